@@ -1,0 +1,42 @@
+# Tailor's two commands: `make demo` (the main job) and `make test` (what CI runs).
+SHELL := /bin/bash
+export TAILOR_ASSETS ?= $(CURDIR)/.assets
+UNAME := $(shell uname -s)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FUZZ_SECONDS ?= 60
+
+.PHONY: test demo deps assets build release fuzz bench clean
+
+## test: install what is missing, fetch the test assets, run logic tests (debug) and numeric tests (release)
+test: deps assets
+	swift build --build-tests
+	swift test --skip-build --skip NumericTests
+	swift build -c release --build-tests -Xswiftc -enable-testing
+	swift test -c release --skip-build -Xswiftc -enable-testing --filter NumericTests
+
+## demo: fetch SmolLM2 and show what Tailor sees in it
+demo: deps assets release
+	Scripts/demo
+
+deps:
+ifeq ($(UNAME),Linux)
+	@dpkg -s libopenblas-dev >/dev/null 2>&1 || { \
+		echo "make: installing OpenBLAS (libopenblas-dev)" >&2; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libopenblas-dev; }
+endif
+
+assets:
+	@Scripts/fetch-assets
+
+build:
+	swift build
+
+release:
+	swift build -c release
+
+## fuzz: every parser under libFuzzer for FUZZ_SECONDS each (see README, Development)
+fuzz:
+	Scripts/fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf .build .build-*

@@ -1,0 +1,56 @@
+// swift-tools-version: 6.0
+// Tailor: fine-tune a local LLM on your own JSONL data and get a LoRA adapter every runtime loads.
+// Module layout and the one-way import rules are in DESIGN.md §2.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+#if os(macOS)
+let blas: [Target.Dependency] = []
+let blasLinker: [LinkerSetting] = [.linkedFramework("Accelerate")]
+#else
+let blas: [Target.Dependency] = ["CBLAS"]
+let blasLinker: [LinkerSetting] = []
+#endif
+
+let package = Package(
+    name: "Tailor",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tailor", targets: ["tailor"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Tensors", dependencies: blas, swiftSettings: strict, linkerSettings: blasLinker),
+        .target(name: "Formats", swiftSettings: strict),
+        .target(name: "Tokenizers", dependencies: ["Formats"], swiftSettings: strict),
+        .target(name: "ChatTemplates", swiftSettings: strict),
+        .target(name: "Models", dependencies: ["Tensors", "Formats"], swiftSettings: strict),
+        .target(name: "Datasets", dependencies: ["Tokenizers", "ChatTemplates"], swiftSettings: strict),
+        .target(name: "Training", dependencies: ["Models", "Datasets"], swiftSettings: strict),
+        .target(name: "ModelStores", dependencies: ["Formats"], swiftSettings: strict),
+        .executableTarget(
+            name: "tailor",
+            dependencies: [
+                "Tensors", "Formats", "Tokenizers", "ChatTemplates", "Models", "Datasets", "Training",
+                "ModelStores", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        // Logic tests: fast in a debug build.
+        .testTarget(name: "FormatsTests", dependencies: ["Formats"], swiftSettings: strict),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats"], swiftSettings: strict),
+        .testTarget(name: "ModelStoresTests", dependencies: ["ModelStores", "Formats"], swiftSettings: strict),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], swiftSettings: strict),
+        .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates"], swiftSettings: strict),
+        .testTarget(name: "TailorCLITests", dependencies: ["Formats"], swiftSettings: strict),
+        // Heavy numeric tests (dequantization of real tensors, engine parity): run in release by `make test`.
+        .testTarget(
+            name: "NumericTests", dependencies: ["Formats", "Models", "Tensors"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,2 @@
+// Decoder-only transformer families, their configuration and weights (DESIGN.md §2).
+import Formats

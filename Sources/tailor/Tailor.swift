@@ -1,0 +1,18 @@
+// The `tailor` command tree. This target is the only one that parses flags and prints.
+import ArgumentParser
+
+@main
+struct Tailor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tailor",
+        abstract: "Fine-tune a local LLM on your own JSONL data and get a LoRA adapter every runtime loads.",
+        discussion: """
+            Examples:
+              tailor models                                  list the models on this machine
+              tailor models --dir ~/models                   also look in a folder of your own
+              tailor inspect SmolLM2-135M-Instruct.Q4_1.gguf show a model's configuration and tensors
+            """,
+        version: "0.1.0",
+        subcommands: []
+    )
+}
