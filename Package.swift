@@ -42,6 +42,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         // Logic tests: fast in a debug build.
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: strict),
         .testTarget(name: "FormatsTests", dependencies: ["Formats"], swiftSettings: strict),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats"], swiftSettings: strict),
         .testTarget(name: "ModelStoresTests", dependencies: ["ModelStores", "Formats"], swiftSettings: strict),

@@ -1,0 +1,267 @@
+// Every kernel: fast version equals its naive twin, and backward equals finite differences of forward.
+import Foundation
+import Tensors
+import Testing
+
+private let pool = WorkerPool(threadCount: 2)
+
+@Suite struct MatmulTests {
+    let n = 5, inF = 7, outF = 3
+
+    @Test func forwardMatchesNaive() {
+        let x = randomFloats(n * inF, seed: 1)
+        let w = randomFloats(outF * inF, seed: 2)
+        let b = randomFloats(outF, seed: 3)
+        var fast = [Float](repeating: 0, count: n * outF)
+        var naive = fast
+        matmulForward(y: &fast, x: x, weight: w, bias: b, rows: n, inFeatures: inF, outFeatures: outF)
+        matmulForwardNaive(y: &naive, x: x, weight: w, bias: b, rows: n, inFeatures: inF, outFeatures: outF)
+        #expect(maxRelativeError(fast, naive) < 1e-6)
+        // Accumulating adds onto what is there.
+        var accumulated = naive
+        matmulForward(y: &accumulated, x: x, weight: w, bias: nil, rows: n, inFeatures: inF, outFeatures: outF, accumulate: true)
+        var plain = [Float](repeating: 0, count: n * outF)
+        matmulForwardNaive(y: &plain, x: x, weight: w, bias: nil, rows: n, inFeatures: inF, outFeatures: outF)
+        #expect(maxRelativeError(accumulated, zip(naive, plain).map { $0 + $1 }) < 1e-6)
+    }
+
+    @Test func backwardMatchesNaiveAndFiniteDifferences() {
+        let x = randomFloats(n * inF, seed: 4)
+        let w = randomFloats(outF * inF, seed: 5)
+        let dy = randomFloats(n * outF, seed: 6)
+        var dx = [Float](repeating: 0, count: n * inF), dxNaive = dx
+        var dw = [Float](repeating: 0, count: outF * inF), dwNaive = dw
+        var db = [Float](repeating: 0, count: outF), dbNaive = db
+        matmulBackward(dx: &dx, dWeight: &dw, dBias: &db, dy: dy, x: x, weight: w, rows: n, inFeatures: inF,
+                       outFeatures: outF, accumulateInput: false)
+        matmulBackwardNaive(dx: &dxNaive, dWeight: &dwNaive, dBias: &dbNaive, dy: dy, x: x, weight: w, rows: n,
+                            inFeatures: inF, outFeatures: outF, accumulateInput: false)
+        #expect(maxRelativeError(dx, dxNaive) < 1e-6)
+        #expect(maxRelativeError(dw, dwNaive) < 1e-6)
+        #expect(maxRelativeError(db, dbNaive) < 1e-6)
+        let loss: ([Float]) -> Double = { xs in
+            var y = [Float](repeating: 0, count: n * outF)
+            matmulForward(y: &y, x: xs, weight: w, bias: nil, rows: n, inFeatures: inF, outFeatures: outF)
+            return weightedSum(y, dy)
+        }
+        for (i, numeric) in finiteDifferences(x, loss) { #expect(abs(numeric - dx[i]) < 2e-3, "dx[\(i)]") }
+    }
+}
+
+@Suite struct RMSNormTests {
+    let n = 4, c = 16
+
+    @Test(arguments: [false, true]) func forwardAndBackward(unitOffset: Bool) {
+        let x = randomFloats(n * c, seed: 10, scale: 2)
+        let w = randomFloats(c, seed: 11)
+        let dy = randomFloats(n * c, seed: 12)
+        func forward(_ xs: [Float]) -> [Float] {
+            var y = [Float](repeating: 0, count: n * c)
+            var rstd = [Float](repeating: 0, count: n)
+            rmsNormForward(y: &y, rstd: &rstd, x: xs, weight: w, rows: n, channels: c, epsilon: 1e-5,
+                           unitOffset: unitOffset, pool: pool)
+            return y
+        }
+        var naive = [Float](repeating: 0, count: n * c)
+        rmsNormForwardNaive(y: &naive, x: x, weight: w, rows: n, channels: c, epsilon: 1e-5, unitOffset: unitOffset)
+        #expect(maxRelativeError(forward(x), naive) < 1e-6)
+
+        var rstd = [Float](repeating: 0, count: n)
+        var y = [Float](repeating: 0, count: n * c)
+        rmsNormForward(y: &y, rstd: &rstd, x: x, weight: w, rows: n, channels: c, epsilon: 1e-5,
+                       unitOffset: unitOffset, pool: pool)
+        var dx = [Float](repeating: 0, count: n * c)
+        var dw = [Float](repeating: 0, count: c)
+        rmsNormBackward(dx: &dx, dWeight: &dw, dy: dy, x: x, weight: w, rstd: rstd, rows: n, channels: c,
+                        unitOffset: unitOffset, accumulate: false, pool: pool)
+        for (i, numeric) in finiteDifferences(x, epsilon: 1e-3, { weightedSum(forward($0), dy) }) {
+            #expect(abs(numeric - dx[i]) < 5e-3, "dx[\(i)]: numeric \(numeric) analytic \(dx[i])")
+        }
+        let weightLoss: ([Float]) -> Double = { ws in
+            var out = [Float](repeating: 0, count: n * c)
+            var r = [Float](repeating: 0, count: n)
+            rmsNormForward(y: &out, rstd: &r, x: x, weight: ws, rows: n, channels: c, epsilon: 1e-5,
+                           unitOffset: unitOffset, pool: pool)
+            return weightedSum(out, dy)
+        }
+        for (i, numeric) in finiteDifferences(w, epsilon: 1e-3, weightLoss) {
+            #expect(abs(numeric - dw[i]) < 5e-3, "dw[\(i)]")
+        }
+    }
+}
+
+@Suite struct SwiGLUTests {
+    @Test func forwardAndBackward() {
+        let count = 40
+        let gate = randomFloats(count, seed: 20, scale: 4)
+        let up = randomFloats(count, seed: 21)
+        let dh = randomFloats(count, seed: 22)
+        var h = [Float](repeating: 0, count: count), naive = h
+        swiGLUForward(h: &h, gate: gate, up: up, count: count, pool: pool)
+        swiGLUForwardNaive(h: &naive, gate: gate, up: up, count: count)
+        #expect(maxRelativeError(h, naive) < 1e-6)
+        var dgate = [Float](repeating: 0, count: count), dup = dgate
+        swiGLUBackward(dgate: &dgate, dup: &dup, dh: dh, gate: gate, up: up, count: count, pool: pool)
+        func loss(_ g: [Float], _ u: [Float]) -> Double {
+            var out = [Float](repeating: 0, count: count)
+            swiGLUForward(h: &out, gate: g, up: u, count: count, pool: pool)
+            return weightedSum(out, dh)
+        }
+        for (i, numeric) in finiteDifferences(gate, epsilon: 1e-3, { loss($0, up) }) {
+            #expect(abs(numeric - dgate[i]) < 2e-3, "dgate[\(i)]")
+        }
+        for (i, numeric) in finiteDifferences(up, epsilon: 1e-3, { loss(gate, $0) }) {
+            #expect(abs(numeric - dup[i]) < 2e-3, "dup[\(i)]")
+        }
+    }
+}
+
+@Suite struct RoPETests {
+    let table = RoPETable(headDim: 8, maxPosition: 16, theta: 10_000, scaling: .none)
+
+    @Test func rotatesHalvesLikeHF() {
+        // One head, position 3: pairs (i, i + D/2) rotate by 3·θ^(−2i/D).
+        var x: [Float] = [1, 2, 3, 4, 5, 6, 7, 8]
+        let positions: [Int32] = [3]
+        ropeForward(&x, positions: positions, rows: 1, heads: 1, table: table, pool: pool)
+        let original: [Double] = [1, 2, 3, 4, 5, 6, 7, 8]
+        for i in 0..<4 {
+            let angle = 3 * Double(Float(1 / pow(10_000.0, Double(2 * i) / 8)))
+            let a = original[i] * cos(angle) - original[i + 4] * sin(angle)
+            let b = original[i + 4] * cos(angle) + original[i] * sin(angle)
+            #expect(abs(Double(x[i]) - a) < 1e-5)
+            #expect(abs(Double(x[i + 4]) - b) < 1e-5)
+        }
+    }
+
+    @Test func backwardIsTheInverseRotationAndMatchesFiniteDifferences() {
+        let rows = 3, heads = 2
+        let x = randomFloats(rows * heads * 8, seed: 30)
+        let positions: [Int32] = [0, 5, 15]
+        let roundTrip = x.mutated { p in
+            ropeForward(p, positions: positions, rows: rows, heads: heads, table: table, pool: pool)
+            ropeBackward(p, positions: positions, rows: rows, heads: heads, table: table, pool: pool)
+        }
+        #expect(maxRelativeError(roundTrip, x) < 1e-6)
+        let dy = randomFloats(x.count, seed: 31)
+        let dx = dy.mutated { ropeBackward($0, positions: positions, rows: rows, heads: heads, table: table, pool: pool) }
+        let numeric = finiteDifferences(x, epsilon: 1e-2) { xs in
+            weightedSum(xs.mutated { ropeForward($0, positions: positions, rows: rows, heads: heads, table: table, pool: pool) }, dy)
+        }
+        for (i, value) in numeric { #expect(abs(value - dx[i]) < 2e-3) }
+    }
+
+    @Test func llama3ScalingFollowsTheThreeBands() {
+        let base = ropeInverseFrequencies(headDim: 64, theta: 500_000, scaling: .none)
+        let scaled = ropeInverseFrequencies(
+            headDim: 64, theta: 500_000,
+            scaling: .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 8192))
+        #expect(scaled[0] == base[0])  // high frequency: unchanged
+        #expect(abs(scaled[31] - base[31] / 8) < 1e-18)  // low frequency: divided by the factor
+        let middle = (0..<32).filter { scaled[$0] != base[$0] && abs(scaled[$0] - base[$0] / 8) > 1e-18 }
+        #expect(!middle.isEmpty)  // a smooth band in between
+    }
+}
+
+@Suite struct AttentionTests {
+    let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8)
+    // Two packed sequences and two padding tokens.
+    let sequenceIds: [Int32] = [0, 0, 0, 1, 1, -1, -1]
+
+    @Test func packedForwardMatchesNaiveAndIgnoresOtherSequences() {
+        let rows = sequenceIds.count
+        let q = randomFloats(rows * 4 * 8, seed: 40)
+        let k = randomFloats(rows * 2 * 8, seed: 41)
+        let v = randomFloats(rows * 2 * 8, seed: 42)
+        let layout = AttentionLayout(sequenceIds: sequenceIds)
+        #expect(layout.sequences == [0..<3, 3..<5])
+        var out = [Float](repeating: 0, count: rows * 32), lse = [Float](repeating: 0, count: rows * 4)
+        attentionForward(out: &out, lse: &lse, q: q, k: k, v: v, layout: layout, rows: rows, shape: shape, pool: pool)
+        var naive = [Float](repeating: 0, count: rows * 32)
+        attentionForwardNaive(out: &naive, q: q, k: k, v: v, sequenceIds: sequenceIds, shape: shape)
+        #expect(maxRelativeError(out, naive) < 1e-5)
+        // The second sequence alone gives the same outputs: nothing leaks across sequences.
+        var alone = [Float](repeating: 0, count: 2 * 32), aloneLSE = [Float](repeating: 0, count: 8)
+        attentionForward(
+            out: &alone, lse: &aloneLSE, q: Array(q[96..<160]), k: Array(k[48..<80]), v: Array(v[48..<80]),
+            layout: AttentionLayout(sequenceIds: [7, 7]), rows: 2, shape: shape, pool: pool)
+        #expect(maxRelativeError(alone, Array(out[96..<160])) < 1e-6)
+        #expect(out[(5 * 32)...].allSatisfy { $0 == 0 })  // padding rows produce nothing
+    }
+
+    @Test func backwardMatchesFiniteDifferences() {
+        let rows = sequenceIds.count
+        let q = randomFloats(rows * 32, seed: 43)
+        let k = randomFloats(rows * 16, seed: 44)
+        let v = randomFloats(rows * 16, seed: 45)
+        let dout = randomFloats(rows * 32, seed: 46).enumerated().map { $0.offset < 5 * 32 ? $0.element : 0 }
+        let layout = AttentionLayout(sequenceIds: sequenceIds)
+        func forward(_ q: [Float], _ k: [Float], _ v: [Float]) -> [Float] {
+            var out = [Float](repeating: 0, count: rows * 32), lse = [Float](repeating: 0, count: rows * 4)
+            attentionForward(out: &out, lse: &lse, q: q, k: k, v: v, layout: layout, rows: rows, shape: shape, pool: pool)
+            return out
+        }
+        var out = [Float](repeating: 0, count: rows * 32), lse = [Float](repeating: 0, count: rows * 4)
+        attentionForward(out: &out, lse: &lse, q: q, k: k, v: v, layout: layout, rows: rows, shape: shape, pool: pool)
+        var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
+        attentionBackward(dq: &dq, dk: &dk, dv: &dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, layout: layout,
+                          rows: rows, shape: shape, pool: pool)
+        for (i, numeric) in finiteDifferences(q, epsilon: 1e-2, { weightedSum(forward($0, k, v), dout) }) {
+            #expect(abs(numeric - dq[i]) < 3e-3, "dq[\(i)]")
+        }
+        for (i, numeric) in finiteDifferences(k, epsilon: 1e-2, { weightedSum(forward(q, $0, v), dout) }) {
+            #expect(abs(numeric - dk[i]) < 3e-3, "dk[\(i)]")
+        }
+        for (i, numeric) in finiteDifferences(v, epsilon: 1e-2, { weightedSum(forward(q, k, $0), dout) }) {
+            #expect(abs(numeric - dv[i]) < 3e-3, "dv[\(i)]")
+        }
+    }
+}
+
+@Suite struct CrossEntropyTests {
+    let rows = 6, channels = 8, vocab = 50
+    let targets: [Int32] = [3, -1, 49, 0, -1, 17]
+
+    @Test func chunkedMatchesNaiveAndFiniteDifferences() {
+        let hidden = randomFloats(rows * channels, seed: 50)
+        let weight = randomFloats(vocab * channels, seed: 51)
+        let scale: Float = 1 / 4
+        // Chunks of 3 rows force several passes over the 4 target positions.
+        let scratch = CrossEntropyScratch(chunkRows: 3, vocab: vocab, channels: channels)
+        var dHidden = [Float](repeating: 1, count: rows * channels)
+        let totals = lmHeadCrossEntropy(hidden: hidden, weight: weight, targets: targets, rows: rows,
+                                        dHidden: &dHidden, gradScale: scale, scratch: scratch, pool: pool)
+        var naiveGrad = [Float](repeating: 0, count: rows * channels)
+        let naive = lmHeadCrossEntropyNaive(hidden: hidden, weight: weight, targets: targets, rows: rows,
+                                            channels: channels, vocab: vocab, dHidden: &naiveGrad, gradScale: scale)
+        #expect(totals.targetCount == 4)
+        #expect(abs(totals.lossSum - naive) < 1e-4)
+        #expect(maxRelativeError(dHidden, naiveGrad) < 1e-5)
+        #expect(dHidden[channels..<(2 * channels)].allSatisfy { $0 == 0 })
+        let numeric = finiteDifferences(hidden, epsilon: 1e-2) { h in
+            Double(scale) * lmHeadCrossEntropy(hidden: h, weight: weight, targets: targets, rows: rows, dHidden: nil,
+                                               gradScale: scale, scratch: scratch, pool: pool).lossSum
+        }
+        for (i, value) in numeric { #expect(abs(value - dHidden[i]) < 2e-3, "dHidden[\(i)]") }
+    }
+
+    @Test func scratchNeverHoldsTokensTimesVocab() {
+        // A vocabulary of 50k and 4096 tokens: the scratch is sized by the chunk, not by the batch.
+        let scratch = CrossEntropyScratch(chunkRows: 64, vocab: 50_000, channels: 16)
+        #expect(scratch.floatCount < 4096 * 50_000 / 32)
+    }
+}
+
+@Suite struct AdamWTests {
+    @Test func firstStepMovesEachParameterByTheLearningRate() {
+        // With bias correction, step 1 moves every parameter by ≈ lr · sign(g), whatever |g| is.
+        var p: [Float] = [1, -2, 0.5]
+        let g: [Float] = [0.3, -10, 1e-3]
+        var m = [Float](repeating: 0, count: 3), v = m
+        adamWStep(parameters: &p, gradients: g, m: &m, v: &v, count: 3, step: 1, learningRate: 0.01,
+                  hyper: AdamWParameters(weightDecay: 0))
+        #expect(abs(p[0] - 0.99) < 1e-5)
+        #expect(abs(p[1] - -1.99) < 1e-5)
+        #expect(abs(p[2] - 0.49) < 1e-4)
+    }
+}
