@@ -104,3 +104,22 @@ public func matmulBackwardNaive(
         }
     }
 }
+
+// MARK: - General product
+
+/// C = alpha · op(A)·op(B) + beta · C on row-major matrices: op(A): [m, k], op(B): [k, n], C: [m, n].
+/// The thin seam the LoRA products go through; `transposeA`/`transposeB` read A or B as stored transposed.
+public func gemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
+    b: UnsafePointer<Float>, beta: Float, c: UnsafeMutablePointer<Float>
+) {
+    guard m > 0, n > 0 else { return }
+    if k == 0 {
+        if beta == 0 { c.update(repeating: 0, count: m * n) } else if beta != 1 { for i in 0..<(m * n) { c[i] *= beta } }
+        return
+    }
+    cblas_sgemm(
+        CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n), beta, c,
+        Int32(n))
+}

@@ -14,6 +14,8 @@ public enum RoPEScaling: Sendable, Equatable {
     case linear(factor: Double)
     /// Llama 3.1's frequency-dependent scaling (HF `llama3`).
     case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalContext: Int)
+    /// Inverse frequency `i` divided by `factors[i]` (llama.cpp's `rope_freqs.weight`, D/2 values).
+    case frequencyFactors([Double])
 }
 
 /// Inverse frequencies for a head of `headDim`: θ^(−2i/D) for i < D/2, scaled as HF's rope init functions do.
@@ -35,6 +37,9 @@ public func ropeInverseFrequencies(headDim: Int, theta: Double, scaling: RoPESca
             let smooth = (Double(original) / wavelength - low) / (high - low)
             return (1 - smooth) * frequency / factor + smooth * frequency
         }
+    case .frequencyFactors(let factors):
+        precondition(factors.count == half, "one RoPE frequency factor per rotated pair")
+        inverse = zip(inverse, factors).map { $0 / $1 }
     }
     return inverse
 }

@@ -1,0 +1,547 @@
+// The decoder-only transformer (llama, mistral, qwen2, qwen3) with LoRA: an explicit forward and a mirrored backward,
+// in the manner of llm.c. Base weights are frozen; only LoRA A and B receive gradients, but dx still flows through
+// every frozen W. Port of HF modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py (decoder layer, RMSNorm, MLP).
+//
+// Legend (Tensors/Legend.swift): N tokens, C hidden, H/KVH heads, D head dim, F intermediate, V vocab, R LoRA rank.
+import Foundation
+import Tensors
+
+// MARK: - Weights
+
+/// A frozen linear layer: weight [Out, In] and an optional bias [Out].
+public final class FrozenLinear: @unchecked Sendable {
+    public let weight: FloatBuffer
+    public let bias: FloatBuffer?
+    public let inFeatures: Int
+    public let outFeatures: Int
+
+    init(weight: FloatBuffer, bias: FloatBuffer?, inFeatures: Int, outFeatures: Int) {
+        precondition(weight.count == inFeatures * outFeatures, "linear weight size")
+        self.weight = weight
+        self.bias = bias
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+    }
+}
+
+/// One decoder layer's frozen weights.
+public struct DecoderLayerWeights: @unchecked Sendable {
+    public let attentionNorm: FloatBuffer  // [C]
+    public let query, key, value, attentionOutput: FrozenLinear
+    public let queryNorm, keyNorm: FloatBuffer?  // [D], Qwen3
+    public let mlpNorm: FloatBuffer  // [C]
+    public let gate, up, down: FrozenLinear
+
+    func linear(_ target: LoRATarget) -> FrozenLinear {
+        switch target {
+        case .q: return query
+        case .k: return key
+        case .v: return value
+        case .o: return attentionOutput
+        case .gate: return gate
+        case .up: return up
+        case .down: return down
+        }
+    }
+}
+
+/// Every frozen weight of a model in Float32, HF orientation.
+public final class TransformerWeights: @unchecked Sendable {
+    public let config: ModelConfig
+    public let embedding: FloatBuffer  // [V, C]
+    public let layers: [DecoderLayerWeights]
+    public let finalNorm: FloatBuffer  // [C]
+    /// [V, C]; the same buffer as `embedding` when the model ties them.
+    public let outputHead: FloatBuffer
+
+    /// Takes the tensors of `weights` (already shape-checked by the loader) into engine buffers.
+    public init(_ weights: ModelWeights) throws {
+        let config = weights.config
+        self.config = config
+        func buffer(_ role: WeightRole, _ layer: Int? = nil) throws -> FloatBuffer {
+            FloatBuffer(try weights.tensor(role, layer: layer).values)
+        }
+        func linear(_ role: WeightRole, _ biasRole: WeightRole?, _ layer: Int, _ input: Int, _ output: Int) throws
+            -> FrozenLinear
+        {
+            let bias = try biasRole.flatMap { role in
+                weights.tensors[WeightNames.huggingFaceName(role, layer: layer)] == nil ? nil : try buffer(role, layer)
+            }
+            return FrozenLinear(weight: try buffer(role, layer), bias: bias, inFeatures: input, outFeatures: output)
+        }
+        let c = config.hiddenSize
+        let qWidth = config.headCount * config.headDim
+        let kvWidth = config.kvHeadCount * config.headDim
+        let f = config.intermediateSize
+        embedding = try buffer(.tokenEmbedding)
+        finalNorm = try buffer(.finalNorm)
+        outputHead = config.tieWordEmbeddings || weights.tied ? embedding : try buffer(.outputHead)
+        layers = try (0..<config.layerCount).map { l in
+            DecoderLayerWeights(
+                attentionNorm: try buffer(.attentionNorm, l),
+                query: try linear(.query, .queryBias, l, c, qWidth),
+                key: try linear(.key, .keyBias, l, c, kvWidth),
+                value: try linear(.value, .valueBias, l, c, kvWidth),
+                attentionOutput: try linear(.attentionOutput, .attentionOutputBias, l, qWidth, c),
+                queryNorm: config.qkNorm ? try buffer(.queryNorm, l) : nil,
+                keyNorm: config.qkNorm ? try buffer(.keyNorm, l) : nil,
+                mlpNorm: try buffer(.mlpNorm, l),
+                gate: try linear(.gate, nil, l, c, f),
+                up: try linear(.up, nil, l, c, f),
+                down: try linear(.down, nil, l, f, c))
+        }
+    }
+}
+
+// MARK: - Batches
+
+/// A flat batch of tokens: packed or padded sequences side by side.
+public struct TokenBatch: Sendable, Equatable {
+    /// Input token ids [N].
+    public var tokens: [Int32]
+    /// The token each position should predict, or −1 where no loss is taken [N].
+    public var targets: [Int32]
+    /// Position of each token inside its own sequence (RoPE restarts for every packed sequence) [N].
+    public var positions: [Int32]
+    /// Which sequence each token belongs to; −1 marks padding [N].
+    public var sequenceIds: [Int32]
+
+    public init(tokens: [Int32], targets: [Int32], positions: [Int32], sequenceIds: [Int32]) {
+        precondition(
+            tokens.count == targets.count && tokens.count == positions.count && tokens.count == sequenceIds.count,
+            "batch arrays differ in length")
+        self.tokens = tokens
+        self.targets = targets
+        self.positions = positions
+        self.sequenceIds = sequenceIds
+    }
+
+    /// Packs sequences one after another. `labels[i][t]` is the target at position t of sequence i (−1: none).
+    public init(sequences: [[Int32]], labels: [[Int32]]) {
+        var tokens: [Int32] = [], targets: [Int32] = [], positions: [Int32] = [], ids: [Int32] = []
+        for (i, sequence) in sequences.enumerated() {
+            tokens += sequence
+            targets += labels[i]
+            positions += (0..<sequence.count).map(Int32.init)
+            ids += Array(repeating: Int32(i), count: sequence.count)
+        }
+        self.init(tokens: tokens, targets: targets, positions: positions, sequenceIds: ids)
+    }
+
+    public var count: Int { tokens.count }
+    /// Positions that carry a loss.
+    public var targetCount: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
+}
+
+// MARK: - Activations
+
+/// What one decoder layer's forward keeps for its backward.
+final class LayerActivations {
+    let norm1, rstd1, q, k, v, attention, lse, mid, norm2, rstd2, gate, up, act: FloatBuffer
+    let qProjected, kProjected, qRstd, kRstd: FloatBuffer?  // Qwen3 q/k norm inputs
+    var loraHidden: [LoRATarget: FloatBuffer] = [:]  // t = x·Aᵀ [N, R]
+    var dropoutMasks: [LoRATarget: FloatBuffer] = [:]  // 0 or 1/(1−p) [N, In]
+
+    init(config: ModelConfig, lora: LoRAParameters?, capacity n: Int) {
+        let c = config.hiddenSize, f = config.intermediateSize
+        let qw = config.headCount * config.headDim, kw = config.kvHeadCount * config.headDim
+        norm1 = FloatBuffer(count: n * c)
+        rstd1 = FloatBuffer(count: n)
+        q = FloatBuffer(count: n * qw)
+        k = FloatBuffer(count: n * kw)
+        v = FloatBuffer(count: n * kw)
+        attention = FloatBuffer(count: n * qw)
+        lse = FloatBuffer(count: n * config.headCount)
+        mid = FloatBuffer(count: n * c)
+        norm2 = FloatBuffer(count: n * c)
+        rstd2 = FloatBuffer(count: n)
+        gate = FloatBuffer(count: n * f)
+        up = FloatBuffer(count: n * f)
+        act = FloatBuffer(count: n * f)
+        qProjected = config.qkNorm ? FloatBuffer(count: n * qw) : nil
+        kProjected = config.qkNorm ? FloatBuffer(count: n * kw) : nil
+        qRstd = config.qkNorm ? FloatBuffer(count: n * config.headCount) : nil
+        kRstd = config.qkNorm ? FloatBuffer(count: n * config.kvHeadCount) : nil
+        if let lora {
+            for target in lora.config.targets {
+                loraHidden[target] = FloatBuffer(count: n * lora.config.rank)
+                if lora.config.dropout > 0 {
+                    dropoutMasks[target] = FloatBuffer(count: n * target.features(config).input)
+                }
+            }
+        }
+    }
+}
+
+/// Gradient scratch shared by all layers during backward.
+final class GradientScratch {
+    let residual, hidden, finalNorm: FloatBuffer  // [N, C]
+    let q, k, v, attention, qProjected, kProjected: FloatBuffer  // [N, H·D] / [N, KVH·D]
+    let gate, up, act: FloatBuffer  // [N, F]
+    let loraHidden: FloatBuffer  // [N, R]
+    let dropped: FloatBuffer  // [N, max(In)]
+
+    init(config: ModelConfig, rank: Int, capacity n: Int) {
+        let c = config.hiddenSize, f = config.intermediateSize
+        let qw = config.headCount * config.headDim, kw = config.kvHeadCount * config.headDim
+        residual = FloatBuffer(count: n * c)
+        hidden = FloatBuffer(count: n * c)
+        finalNorm = FloatBuffer(count: n * c)
+        q = FloatBuffer(count: n * qw)
+        k = FloatBuffer(count: n * kw)
+        v = FloatBuffer(count: n * kw)
+        attention = FloatBuffer(count: n * qw)
+        qProjected = FloatBuffer(count: n * qw)
+        kProjected = FloatBuffer(count: n * kw)
+        gate = FloatBuffer(count: n * f)
+        up = FloatBuffer(count: n * f)
+        act = FloatBuffer(count: n * f)
+        loraHidden = FloatBuffer(count: n * max(rank, 1))
+        dropped = FloatBuffer(count: n * max(c, f, qw))
+    }
+}
+
+/// A named intermediate handed to an `ActivationTap`: `("attn_norm", layer 3, values)`.
+public typealias ActivationTap = (_ name: String, _ layer: Int?, _ values: UnsafeBufferPointer<Float>) -> Void
+
+// MARK: - Model
+
+/// The transformer with optional LoRA, its activation memory, and forward/backward passes over `TokenBatch`es.
+public final class Transformer: @unchecked Sendable {
+    public let config: ModelConfig
+    public let weights: TransformerWeights
+    /// The adapter being trained or applied (unmerged); nil runs the base model.
+    public let lora: LoRAParameters?
+    /// Keep only each layer's input and recompute the rest during backward (less memory, ~⅓ more compute).
+    public let checkpointing: Bool
+    public let pool: WorkerPool
+    /// Receives named intermediates of the forward pass (parity debugging); nil in normal runs.
+    public var tap: ActivationTap?
+
+    private let rope: RoPETable
+    private var capacity = 0
+    private var residuals: [FloatBuffer] = []  // L + 1 residual streams [N, C]
+    private var layerActivations: [LayerActivations] = []
+    private var scratch: GradientScratch?
+    private var finalRstd = FloatBuffer(count: 0)
+    private var crossEntropy: CrossEntropyScratch?
+    private var layout = AttentionLayout(sequenceIds: [])
+    private var dropoutSeed: UInt64 = 0
+
+    /// `maxPosition` bounds the RoPE table (positions inside one sequence).
+    public init(weights: TransformerWeights, lora: LoRAParameters?, checkpointing: Bool = false,
+                threads: Int = 0, maxPosition: Int? = nil) {
+        config = weights.config
+        self.weights = weights
+        self.lora = lora
+        self.checkpointing = checkpointing
+        pool = threads > 0 ? WorkerPool(threadCount: threads) : .allCores
+        rope = RoPETable(
+            headDim: config.headDim, maxPosition: maxPosition ?? min(config.maxPositionEmbeddings, 32_768),
+            theta: Double(config.ropeTheta), scaling: Self.ropeScaling(config.ropeScaling))
+    }
+
+    static func ropeScaling(_ scaling: RopeScaling?) -> RoPEScaling {
+        switch scaling {
+        case nil: return .none
+        case .linear(let factor)?: return .linear(factor: Double(factor))
+        case .llama3(let factor, let low, let high, let original)?:
+            return .llama3(factor: Double(factor), lowFrequencyFactor: Double(low), highFrequencyFactor: Double(high),
+                           originalContext: original)
+        case .frequencyFactors(let factors)?: return .frequencyFactors(factors.map(Double.init))
+        }
+    }
+
+    /// Bytes of activation memory a batch of `tokens` needs (for the memory estimate before training).
+    public static func activationBytes(config: ModelConfig, lora: LoRAConfig?, tokens n: Int, checkpointing: Bool) -> Int {
+        let c = config.hiddenSize, f = config.intermediateSize
+        let qw = config.headCount * config.headDim, kw = config.kvHeadCount * config.headDim
+        var perLayer = n * (4 * c + 2 * qw + 2 * kw + 3 * f + 2 + config.headCount)
+        if config.qkNorm { perLayer += n * (qw + kw + config.headCount + config.kvHeadCount) }
+        if let lora { perLayer += n * lora.rank * lora.targets.count }
+        let layers = checkpointing ? 1 : config.layerCount
+        let residualStreams = (config.layerCount + 1) * n * c
+        let scratch = n * (3 * c + 3 * qw + 3 * kw + 3 * f + max(c, f, qw))
+        let crossEntropy = 128 * (config.vocabSize + 2 * c)
+        return 4 * (layers * perLayer + residualStreams + scratch + crossEntropy)
+    }
+
+    private func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        capacity = n
+        let c = config.hiddenSize
+        residuals = (0...config.layerCount).map { _ in FloatBuffer(count: n * c) }
+        layerActivations = (0..<(checkpointing ? 1 : config.layerCount)).map { _ in
+            LayerActivations(config: config, lora: lora, capacity: n)
+        }
+        scratch = GradientScratch(config: config, rank: lora?.config.rank ?? 0, capacity: n)
+        finalRstd = FloatBuffer(count: n)
+        crossEntropy = CrossEntropyScratch(chunkRows: 128, vocab: config.vocabSize, channels: c)
+    }
+
+    private func activations(_ layer: Int) -> LayerActivations {
+        layerActivations[checkpointing ? 0 : layer]
+    }
+
+    // MARK: Forward
+
+    /// Runs the forward pass and the loss. With `gradScale` non-nil, also the backward pass, adding
+    /// `gradScale · ∂(Σ loss)/∂θ` into `lora.gradients` (gradScale = 1 / target tokens of the optimizer step).
+    /// `dropoutSeed` fixes LoRA dropout masks so a step is reproducible (and recomputation sees the same masks).
+    @discardableResult
+    public func run(_ batch: TokenBatch, gradScale: Float?, dropoutSeed: UInt64 = 0) -> CrossEntropyTotals {
+        let n = batch.count
+        guard n > 0 else { return CrossEntropyTotals() }
+        reserve(n)
+        layout = AttentionLayout(sequenceIds: batch.sequenceIds)
+        self.dropoutSeed = dropoutSeed
+        let training = gradScale != nil
+        batch.tokens.withUnsafeBufferPointer { ids in
+            embeddingForward(out: residuals[0].pointer, ids: ids.baseAddress!, table: weights.embedding.pointer,
+                             rows: n, channels: config.hiddenSize)
+        }
+        emit("embedding", nil, residuals[0], n * config.hiddenSize)
+        batch.positions.withUnsafeBufferPointer { positions in
+            for layer in 0..<config.layerCount {
+                layerForward(layer, rows: n, positions: positions.baseAddress!, training: training)
+            }
+        }
+        let c = config.hiddenSize
+        guard let scratch, let crossEntropy else { preconditionFailure("reserve allocates scratch") }
+        let last = residuals[config.layerCount]
+        rmsNormForward(y: scratch.finalNorm.pointer, rstd: finalRstd.pointer, x: last.pointer,
+                       weight: weights.finalNorm.pointer, rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        emit("output_norm", nil, scratch.finalNorm, n * c)
+        let totals = batch.targets.withUnsafeBufferPointer { targets in
+            lmHeadCrossEntropy(
+                hidden: scratch.finalNorm.pointer, weight: weights.outputHead.pointer, targets: targets.baseAddress!,
+                rows: n, dHidden: gradScale == nil ? nil : scratch.hidden.pointer, gradScale: gradScale ?? 0,
+                scratch: crossEntropy, pool: pool)
+        }
+        if gradScale != nil {
+            rmsNormBackward(dx: scratch.residual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: last.pointer,
+                            weight: weights.finalNorm.pointer, rstd: finalRstd.pointer, rows: n, channels: c,
+                            accumulate: false, pool: pool)
+            batch.positions.withUnsafeBufferPointer { positions in
+                for layer in stride(from: config.layerCount - 1, through: 0, by: -1) {
+                    if checkpointing {
+                        layerForward(layer, rows: n, positions: positions.baseAddress!, training: true)
+                    }
+                    layerBackward(layer, rows: n, positions: positions.baseAddress!)
+                }
+            }
+        }
+        return totals
+    }
+
+    /// Logits [N, V] for every position (tests and short prompts; training never builds this).
+    public func logits(_ batch: TokenBatch) -> [Float] {
+        var probe = batch
+        probe.targets = Array(repeating: -1, count: batch.count)
+        run(probe, gradScale: nil)
+        guard let scratch else { return [] }
+        var out = [Float](repeating: 0, count: batch.count * config.vocabSize)
+        out.withUnsafeMutableBufferPointer { logits in
+            matmulForward(y: logits.baseAddress!, x: scratch.finalNorm.pointer, weight: weights.outputHead.pointer,
+                          bias: nil, rows: batch.count, inFeatures: config.hiddenSize, outFeatures: config.vocabSize)
+        }
+        return out
+    }
+
+    private func layerForward(_ l: Int, rows n: Int, positions: UnsafePointer<Int32>, training: Bool) {
+        let w = weights.layers[l]
+        let a = activations(l)
+        let c = config.hiddenSize, h = config.headCount, kvh = config.kvHeadCount, d = config.headDim
+        let input = residuals[l], output = residuals[l + 1]
+        rmsNormForward(y: a.norm1.pointer, rstd: a.rstd1.pointer, x: input.pointer, weight: w.attentionNorm.pointer,
+                       rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        emit("attn_norm", l, a.norm1, n * c)
+        let qOut = a.qProjected ?? a.q, kOut = a.kProjected ?? a.k
+        linearForward(l, .q, w.query, x: a.norm1, y: qOut, rows: n, activations: a, accumulate: false, training: training)
+        linearForward(l, .k, w.key, x: a.norm1, y: kOut, rows: n, activations: a, accumulate: false, training: training)
+        linearForward(l, .v, w.value, x: a.norm1, y: a.v, rows: n, activations: a, accumulate: false, training: training)
+        if let qProjected = a.qProjected, let kProjected = a.kProjected, let qNorm = w.queryNorm, let kNorm = w.keyNorm,
+            let qRstd = a.qRstd, let kRstd = a.kRstd
+        {
+            rmsNormForward(y: a.q.pointer, rstd: qRstd.pointer, x: qProjected.pointer, weight: qNorm.pointer,
+                           rows: n * h, channels: d, epsilon: config.rmsNormEps, pool: pool)
+            rmsNormForward(y: a.k.pointer, rstd: kRstd.pointer, x: kProjected.pointer, weight: kNorm.pointer,
+                           rows: n * kvh, channels: d, epsilon: config.rmsNormEps, pool: pool)
+        }
+        ropeForward(a.q.pointer, positions: positions, rows: n, heads: h, table: rope, pool: pool)
+        ropeForward(a.k.pointer, positions: positions, rows: n, heads: kvh, table: rope, pool: pool)
+        emit("q_rope", l, a.q, n * h * d)
+        emit("k_rope", l, a.k, n * kvh * d)
+        attentionForward(out: a.attention.pointer, lse: a.lse.pointer, q: a.q.pointer, k: a.k.pointer, v: a.v.pointer,
+                         layout: layout, rows: n, shape: AttentionShape(heads: h, kvHeads: kvh, headDim: d), pool: pool)
+        emit("attn_out", l, a.attention, n * h * d)
+        // mid = input + o(attention)
+        a.mid.pointer.update(from: input.pointer, count: n * c)
+        linearForward(l, .o, w.attentionOutput, x: a.attention, y: a.mid, rows: n, activations: a, accumulate: true,
+                      training: training)
+        rmsNormForward(y: a.norm2.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: w.mlpNorm.pointer,
+                       rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        emit("ffn_norm", l, a.norm2, n * c)
+        linearForward(l, .gate, w.gate, x: a.norm2, y: a.gate, rows: n, activations: a, accumulate: false,
+                      training: training)
+        linearForward(l, .up, w.up, x: a.norm2, y: a.up, rows: n, activations: a, accumulate: false, training: training)
+        swiGLUForward(h: a.act.pointer, gate: a.gate.pointer, up: a.up.pointer, count: n * config.intermediateSize,
+                      pool: pool)
+        // output = mid + down(act)
+        output.pointer.update(from: a.mid.pointer, count: n * c)
+        linearForward(l, .down, w.down, x: a.act, y: output, rows: n, activations: a, accumulate: true,
+                      training: training)
+        emit("l_out", l, output, n * c)
+    }
+
+    /// y (+)= x·Wᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ, keeping t = drop(x)·Aᵀ for backward.
+    private func linearForward(
+        _ l: Int, _ target: LoRATarget, _ linear: FrozenLinear, x: FloatBuffer, y: FloatBuffer, rows n: Int,
+        activations a: LayerActivations, accumulate: Bool, training: Bool
+    ) {
+        let (input, output) = (linear.inFeatures, linear.outFeatures)
+        if let bias = linear.bias, accumulate {
+            for row in 0..<n {
+                let yr = y.pointer + row * output
+                for o in 0..<output { yr[o] += bias.pointer[o] }
+            }
+            matmulForward(y: y.pointer, x: x.pointer, weight: linear.weight.pointer, bias: nil, rows: n,
+                          inFeatures: input, outFeatures: output, accumulate: true)
+        } else {
+            matmulForward(y: y.pointer, x: x.pointer, weight: linear.weight.pointer, bias: linear.bias?.pointer,
+                          rows: n, inFeatures: input, outFeatures: output, accumulate: accumulate)
+        }
+        guard let lora, let slot = lora.slot(layer: l, target: target), let t = a.loraHidden[target] else { return }
+        let r = lora.config.rank
+        var source = x.pointer
+        if training, lora.config.dropout > 0, let mask = a.dropoutMasks[target], let scratch {
+            fillDropoutMask(mask, count: n * input, layer: l, target: target)
+            let dropped = scratch.dropped.pointer
+            for i in 0..<(n * input) { dropped[i] = x.pointer[i] * mask.pointer[i] }
+            source = dropped
+        }
+        let parameters = lora.values.pointer
+        gemm(transposeA: false, transposeB: true, m: n, n: r, k: input, alpha: 1, a: source,
+             b: parameters + slot.offsetA, beta: 0, c: t.pointer)
+        gemm(transposeA: false, transposeB: true, m: n, n: output, k: r, alpha: lora.config.scale, a: t.pointer,
+             b: parameters + slot.offsetB, beta: 1, c: y.pointer)
+    }
+
+    private func fillDropoutMask(_ mask: FloatBuffer, count: Int, layer: Int, target: LoRATarget) {
+        guard let lora else { return }
+        let p = lora.config.dropout
+        let keep = 1 / (1 - p)
+        let targetIndex = UInt64(LoRATarget.allCases.firstIndex(of: target) ?? 0)
+        var generator = SplitMix64(seed: dropoutSeed &* 0x2545_F491_4F6C_DD1D &+ UInt64(layer) &* 16 &+ targetIndex)
+        for i in 0..<count {
+            let u = Float(generator.next() >> 40) * (1.0 / 16_777_216.0)
+            mask.pointer[i] = u < p ? 0 : keep
+        }
+    }
+
+    // MARK: Backward
+
+    /// Mirrors `layerForward`. On entry `scratch.residual` holds ∂loss/∂output of layer l; on exit ∂loss/∂input.
+    private func layerBackward(_ l: Int, rows n: Int, positions: UnsafePointer<Int32>) {
+        guard let scratch else { return }
+        let w = weights.layers[l]
+        let a = activations(l)
+        let c = config.hiddenSize, h = config.headCount, kvh = config.kvHeadCount, d = config.headDim
+        let f = config.intermediateSize
+        let dResidual = scratch.residual
+        // MLP: output = mid + down(swiglu(gate(norm2), up(norm2)))
+        linearBackward(l, .down, w.down, dy: dResidual, x: a.act, dx: scratch.act, rows: n, activations: a,
+                       accumulate: false)
+        swiGLUBackward(dgate: scratch.gate.pointer, dup: scratch.up.pointer, dh: scratch.act.pointer,
+                       gate: a.gate.pointer, up: a.up.pointer, count: n * f, pool: pool)
+        linearBackward(l, .gate, w.gate, dy: scratch.gate, x: a.norm2, dx: scratch.hidden, rows: n, activations: a,
+                       accumulate: false)
+        linearBackward(l, .up, w.up, dy: scratch.up, x: a.norm2, dx: scratch.hidden, rows: n, activations: a,
+                       accumulate: true)
+        rmsNormBackward(dx: dResidual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: a.mid.pointer,
+                        weight: w.mlpNorm.pointer, rstd: a.rstd2.pointer, rows: n, channels: c, accumulate: true,
+                        pool: pool)
+        // Attention: mid = input + o(attention(rope(q), rope(k), v))
+        linearBackward(l, .o, w.attentionOutput, dy: dResidual, x: a.attention, dx: scratch.attention, rows: n,
+                       activations: a, accumulate: false)
+        attentionBackward(dq: scratch.q.pointer, dk: scratch.k.pointer, dv: scratch.v.pointer,
+                          dout: scratch.attention.pointer, q: a.q.pointer, k: a.k.pointer, v: a.v.pointer,
+                          out: a.attention.pointer, lse: a.lse.pointer, layout: layout, rows: n,
+                          shape: AttentionShape(heads: h, kvHeads: kvh, headDim: d), pool: pool)
+        ropeBackward(scratch.q.pointer, positions: positions, rows: n, heads: h, table: rope, pool: pool)
+        ropeBackward(scratch.k.pointer, positions: positions, rows: n, heads: kvh, table: rope, pool: pool)
+        var dq = scratch.q, dk = scratch.k
+        if let qProjected = a.qProjected, let kProjected = a.kProjected, let qNorm = w.queryNorm, let kNorm = w.keyNorm,
+            let qRstd = a.qRstd, let kRstd = a.kRstd
+        {
+            rmsNormBackward(dx: scratch.qProjected.pointer, dWeight: nil, dy: scratch.q.pointer, x: qProjected.pointer,
+                            weight: qNorm.pointer, rstd: qRstd.pointer, rows: n * h, channels: d, accumulate: false,
+                            pool: pool)
+            rmsNormBackward(dx: scratch.kProjected.pointer, dWeight: nil, dy: scratch.k.pointer, x: kProjected.pointer,
+                            weight: kNorm.pointer, rstd: kRstd.pointer, rows: n * kvh, channels: d, accumulate: false,
+                            pool: pool)
+            dq = scratch.qProjected
+            dk = scratch.kProjected
+        }
+        // Layer 0's input is the frozen embedding: no gradient needs to flow past its projections.
+        let needInput = l > 0
+        let dNorm1 = needInput ? scratch.hidden : nil
+        linearBackward(l, .q, w.query, dy: dq, x: a.norm1, dx: dNorm1, rows: n, activations: a, accumulate: false)
+        linearBackward(l, .k, w.key, dy: dk, x: a.norm1, dx: dNorm1, rows: n, activations: a, accumulate: true)
+        linearBackward(l, .v, w.value, dy: scratch.v, x: a.norm1, dx: dNorm1, rows: n, activations: a, accumulate: true)
+        if needInput {
+            rmsNormBackward(dx: dResidual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: residuals[l].pointer,
+                            weight: w.attentionNorm.pointer, rstd: a.rstd1.pointer, rows: n, channels: c,
+                            accumulate: true, pool: pool)
+        }
+    }
+
+    /// Backward of `linearForward`: dB += s·dyᵀ·t; dt = s·dy·B; dA += dtᵀ·drop(x); dx (+)= dy·W + (dt·A)·mask.
+    private func linearBackward(
+        _ l: Int, _ target: LoRATarget, _ linear: FrozenLinear, dy: FloatBuffer, x: FloatBuffer, dx: FloatBuffer?,
+        rows n: Int, activations a: LayerActivations, accumulate: Bool
+    ) {
+        let (input, output) = (linear.inFeatures, linear.outFeatures)
+        if let dx {
+            matmulBackward(dx: dx.pointer, dWeight: nil, dBias: nil, dy: dy.pointer, x: x.pointer,
+                           weight: linear.weight.pointer, rows: n, inFeatures: input, outFeatures: output,
+                           accumulateInput: accumulate)
+        }
+        guard let lora, let slot = lora.slot(layer: l, target: target), let t = a.loraHidden[target],
+            let scratch
+        else { return }
+        let r = lora.config.rank
+        let s = lora.config.scale
+        let parameters = lora.values.pointer
+        let gradients = lora.gradients.pointer
+        let dt = scratch.loraHidden.pointer
+        gemm(transposeA: true, transposeB: false, m: output, n: r, k: n, alpha: s, a: dy.pointer, b: t.pointer,
+             beta: 1, c: gradients + slot.offsetB)
+        gemm(transposeA: false, transposeB: false, m: n, n: r, k: output, alpha: s, a: dy.pointer,
+             b: parameters + slot.offsetB, beta: 0, c: dt)
+        var source = x.pointer
+        let mask = lora.config.dropout > 0 ? a.dropoutMasks[target] : nil
+        if let mask {
+            let dropped = scratch.dropped.pointer
+            for i in 0..<(n * input) { dropped[i] = x.pointer[i] * mask.pointer[i] }
+            source = dropped
+        }
+        gemm(transposeA: true, transposeB: false, m: r, n: input, k: n, alpha: 1, a: dt, b: source, beta: 1,
+             c: gradients + slot.offsetA)
+        guard let dx else { return }
+        if let mask {
+            let dropped = scratch.dropped.pointer
+            gemm(transposeA: false, transposeB: false, m: n, n: input, k: r, alpha: 1, a: dt,
+                 b: parameters + slot.offsetA, beta: 0, c: dropped)
+            for i in 0..<(n * input) { dx.pointer[i] += dropped[i] * mask.pointer[i] }
+        } else {
+            gemm(transposeA: false, transposeB: false, m: n, n: input, k: r, alpha: 1, a: dt,
+                 b: parameters + slot.offsetA, beta: 1, c: dx.pointer)
+        }
+    }
+
+    private func emit(_ name: String, _ layer: Int?, _ buffer: FloatBuffer, _ count: Int) {
+        guard let tap else { return }
+        tap(name, layer, UnsafeBufferPointer(start: buffer.pointer, count: count))
+    }
+}
