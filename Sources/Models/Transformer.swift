@@ -348,7 +348,39 @@ public final class Transformer: @unchecked Sendable {
         return out
     }
 
-    private func layerForward(_ l: Int, rows n: Int, positions: UnsafePointer<Int32>, training: Bool) {
+    /// Feeds `tokens` (the next positions of the sequence in `cache`) and returns the logits [V] after the last one.
+    /// LoRA, when present, is applied unmerged. Throws nothing: callers keep `cache.count + tokens.count ≤ capacity`.
+    public func decode(_ tokens: [Int32], cache: KVCache) -> [Float] {
+        let n = tokens.count
+        precondition(n > 0 && cache.count + n <= cache.capacity, "KV cache overflow")
+        reserve(n)
+        let positions = (0..<n).map { Int32(cache.count + $0) }
+        tokens.withUnsafeBufferPointer { ids in
+            embeddingForward(out: residuals[0].pointer, ids: ids.baseAddress!, table: weights.embedding.pointer,
+                             rows: n, channels: config.hiddenSize)
+        }
+        positions.withUnsafeBufferPointer { p in
+            for layer in 0..<config.layerCount {
+                layerForward(layer, rows: n, positions: p.baseAddress!, training: false, cache: cache)
+            }
+        }
+        cache.count += n
+        guard let scratch else { return [] }
+        let c = config.hiddenSize
+        let last = residuals[config.layerCount].pointer + (n - 1) * c
+        rmsNormForward(y: scratch.finalNorm.pointer, rstd: finalRstd.pointer, x: last,
+                       weight: weights.finalNorm.pointer, rows: 1, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        var logits = [Float](repeating: 0, count: config.vocabSize)
+        logits.withUnsafeMutableBufferPointer { out in
+            matmulForward(y: out.baseAddress!, x: scratch.finalNorm.pointer, weight: weights.outputHead.pointer,
+                          bias: nil, rows: 1, inFeatures: c, outFeatures: config.vocabSize)
+        }
+        return logits
+    }
+
+    private func layerForward(
+        _ l: Int, rows n: Int, positions: UnsafePointer<Int32>, training: Bool, cache: KVCache? = nil
+    ) {
         let w = weights.layers[l]
         let a = activations(l)
         let c = config.hiddenSize, h = config.headCount, kvh = config.kvHeadCount, d = config.headDim
@@ -372,8 +404,18 @@ public final class Transformer: @unchecked Sendable {
         ropeForward(a.k.pointer, positions: positions, rows: n, heads: kvh, table: rope, pool: pool)
         emit("q_rope", l, a.q, n * h * d)
         emit("k_rope", l, a.k, n * kvh * d)
-        attentionForward(out: a.attention.pointer, lse: a.lse.pointer, q: a.q.pointer, k: a.k.pointer, v: a.v.pointer,
-                         layout: layout, rows: n, shape: AttentionShape(heads: h, kvHeads: kvh, headDim: d), pool: pool)
+        let attentionShape = AttentionShape(heads: h, kvHeads: kvh, headDim: d)
+        if let cache {
+            let width = kvh * d
+            (cache.keys[l].pointer + cache.count * width).update(from: a.k.pointer, count: n * width)
+            (cache.values[l].pointer + cache.count * width).update(from: a.v.pointer, count: n * width)
+            attentionDecode(out: a.attention.pointer, q: a.q.pointer, kCache: cache.keys[l].pointer,
+                            vCache: cache.values[l].pointer, newTokens: n, cached: cache.count, shape: attentionShape,
+                            pool: pool)
+        } else {
+            attentionForward(out: a.attention.pointer, lse: a.lse.pointer, q: a.q.pointer, k: a.k.pointer,
+                             v: a.v.pointer, layout: layout, rows: n, shape: attentionShape, pool: pool)
+        }
         emit("attn_out", l, a.attention, n * h * d)
         // mid = input + o(attention)
         a.mid.pointer.update(from: input.pointer, count: n * c)

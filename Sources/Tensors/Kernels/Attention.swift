@@ -1,7 +1,12 @@
 // Causal grouped-query attention over a flat batch of packed sequences.
 // Each token attends to the tokens of its own sequence up to itself; padding attends to nothing and is attended by none.
 // Only the log-sum-exp of each row is kept for backward; probabilities are recomputed there (as flash attention does),
-// so memory is O(N·H), not O(N²·H).
+// so saved memory is O(N·H); the [T, T] scores of one (sequence, head) live only in scratch.
+#if canImport(Accelerate)
+import Accelerate
+#else
+import CBLAS
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -54,6 +59,9 @@ public struct AttentionShape: Sendable {
 }
 
 /// out = softmax(q·kᵀ/√D, causal within each sequence)·v; writes the row log-sum-exp into `lse`.
+///
+/// Per (sequence, head): S = scale·Q·Kᵀ [T, T] and O = P·V through BLAS, reading Q, K, V and writing O in place
+/// with leading dimensions H·D / KVH·D (no copies); the masked softmax in between is split across the pool.
 public func attentionForward(
     out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
     k: UnsafePointer<Float>, v: UnsafePointer<Float>, layout: AttentionLayout, rows: Int, shape: AttentionShape,
@@ -61,44 +69,44 @@ public func attentionForward(
 ) {
     let (H, KVH, D) = (shape.heads, shape.kvHeads, shape.headDim)
     let group = H / KVH
-    let scale = shape.scale
     out.update(repeating: 0, count: rows * H * D)
     lse.update(repeating: 0, count: rows * H)
-    let items = layout.sequences.count * H
-    pool.forEachChunk(items) { range in
-        var scores = [Float](repeating: 0, count: layout.sequences.map(\.count).max() ?? 0)
-        for item in range {
-            let sequence = layout.sequences[item / H]
-            let h = item % H
+    let longest = layout.sequences.map(\.count).max() ?? 0
+    let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
+    defer { probabilities.deallocate() }
+    for sequence in layout.sequences {
+        let T = sequence.count, base = sequence.lowerBound
+        for h in 0..<H {
             let kvh = h / group
-            for t in sequence {
-                let qt = q + (t * H + h) * D
-                var maximum = -Float.infinity
-                for (j, s) in (sequence.lowerBound...t).enumerated() {
-                    let ks = k + (s * KVH + kvh) * D
-                    var dot: Float = 0
-                    for d in 0..<D { dot += qt[d] * ks[d] }
-                    scores[j] = dot * scale
-                    maximum = max(maximum, scores[j])
+            let qh = q + (base * H + h) * D, kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(D), shape.scale,
+                        qh, Int32(H * D), kh, Int32(KVH * D), 0, probabilities, Int32(T))
+            let rowLSE = lse + base * H + h
+            pool.forEachChunk(T, minimumChunk: 32) { range in
+                for t in range {
+                    let row = probabilities + t * T
+                    var maximum = -Float.infinity
+                    for s in 0...t { maximum = max(maximum, row[s]) }
+                    var total: Float = 0
+                    for s in 0...t {
+                        let p = expf(row[s] - maximum)
+                        row[s] = p
+                        total += p
+                    }
+                    let inverse = 1 / total
+                    for s in 0...t { row[s] *= inverse }
+                    for s in (t + 1)..<T { row[s] = 0 }
+                    rowLSE[t * H] = maximum + logf(total)
                 }
-                let ot = out + (t * H + h) * D
-                var total: Float = 0
-                for (j, s) in (sequence.lowerBound...t).enumerated() {
-                    let p = expf(scores[j] - maximum)
-                    total += p
-                    let vs = v + (s * KVH + kvh) * D
-                    for d in 0..<D { ot[d] += p * vs[d] }
-                }
-                let inverse = 1 / total
-                for d in 0..<D { ot[d] *= inverse }
-                lse[t * H + h] = maximum + logf(total)
             }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(T), 1,
+                        probabilities, Int32(T), vh, Int32(KVH * D), 0, out + (base * H + h) * D, Int32(H * D))
         }
     }
 }
 
 /// Backward of `attentionForward`. Overwrites dq, dk and dv.
-/// With p = exp(s − lse), δ = dout·out: ds = p·(dout·v − δ); dq = Σ ds·k/√D; dk = Σ ds·q/√D; dv = Σ p·dout.
+/// With P = exp(S − lse) recomputed, δ = rowsum(dO∘O): dS = P∘(dO·Vᵀ − δ)/√D; dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO.
 public func attentionBackward(
     dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
     dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
@@ -111,42 +119,48 @@ public func attentionBackward(
     dq.update(repeating: 0, count: rows * H * D)
     dk.update(repeating: 0, count: rows * KVH * D)
     dv.update(repeating: 0, count: rows * KVH * D)
-    // A (sequence, kv head) pair owns its dk/dv rows, so work items never write the same memory.
-    let items = layout.sequences.count * KVH
-    pool.forEachChunk(items) { range in
-        for item in range {
-            let sequence = layout.sequences[item / KVH]
-            let kvh = item % KVH
-            for h in (kvh * group)..<((kvh + 1) * group) {
-                for t in sequence {
-                    let qt = q + (t * H + h) * D
-                    let dot_ = dout + (t * H + h) * D
-                    let ot = out + (t * H + h) * D
-                    let dqt = dq + (t * H + h) * D
+    let longest = layout.sequences.map(\.count).max() ?? 0
+    let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
+    let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
+    defer {
+        probabilities.deallocate()
+        scores.deallocate()
+    }
+    for sequence in layout.sequences {
+        let T = sequence.count, base = sequence.lowerBound
+        for h in 0..<H {
+            let kvh = h / group
+            let qh = q + (base * H + h) * D, kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
+            let doh = dout + (base * H + h) * D, oh = out + (base * H + h) * D
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(D), scale,
+                        qh, Int32(H * D), kh, Int32(KVH * D), 0, probabilities, Int32(T))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(D), 1,
+                        doh, Int32(H * D), vh, Int32(KVH * D), 0, scores, Int32(T))
+            let rowLSE = lse + base * H + h
+            pool.forEachChunk(T, minimumChunk: 32) { range in
+                for t in range {
+                    let p = probabilities + t * T, ds = scores + t * T
+                    let dot = doh + t * H * D, ot = oh + t * H * D
                     var delta: Float = 0
-                    for d in 0..<D { delta += dot_[d] * ot[d] }
-                    let rowLSE = lse[t * H + h]
-                    for s in sequence.lowerBound...t {
-                        let ks = k + (s * KVH + kvh) * D
-                        let vs = v + (s * KVH + kvh) * D
-                        var score: Float = 0
-                        var dp: Float = 0
-                        for d in 0..<D {
-                            score += qt[d] * ks[d]
-                            dp += dot_[d] * vs[d]
-                        }
-                        let p = expf(score * scale - rowLSE)
-                        let ds = p * (dp - delta) * scale
-                        let dks = dk + (s * KVH + kvh) * D
-                        let dvs = dv + (s * KVH + kvh) * D
-                        for d in 0..<D {
-                            dqt[d] += ds * ks[d]
-                            dks[d] += ds * qt[d]
-                            dvs[d] += p * dot_[d]
-                        }
+                    for d in 0..<D { delta += dot[d] * ot[d] }
+                    let l = rowLSE[t * H]
+                    for s in 0...t {
+                        let probability = expf(p[s] - l)
+                        p[s] = probability
+                        ds[s] = probability * (ds[s] - delta) * scale
+                    }
+                    for s in (t + 1)..<T {
+                        p[s] = 0
+                        ds[s] = 0
                     }
                 }
             }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(T), 1,
+                        scores, Int32(T), kh, Int32(KVH * D), 0, dq + (base * H + h) * D, Int32(H * D))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(D), Int32(T), 1,
+                        scores, Int32(T), qh, Int32(H * D), 1, dk + (base * KVH + kvh) * D, Int32(KVH * D))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(D), Int32(T), 1,
+                        probabilities, Int32(T), doh, Int32(H * D), 1, dv + (base * KVH + kvh) * D, Int32(KVH * D))
         }
     }
 }
@@ -179,5 +193,44 @@ public func attentionForwardNaive(
                 out[(t * H + h) * D + d] = Float(sum)
             }
         }
+    }
+}
+
+// MARK: - Decoding against a KV cache
+
+// q, out: [M, H, D] new tokens   kCache, vCache: [L, KVH, D], the first `cached + M` rows filled
+
+/// Attention of M new tokens (at positions cached..<cached+M) over every cached token up to and including themselves.
+public func attentionDecode(
+    out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, kCache: UnsafePointer<Float>,
+    vCache: UnsafePointer<Float>, newTokens m: Int, cached: Int, shape: AttentionShape, pool: WorkerPool
+) {
+    let (H, KVH, D) = (shape.heads, shape.kvHeads, shape.headDim)
+    let group = H / KVH
+    let total = cached + m
+    let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(m * total, 1))
+    defer { scores.deallocate() }
+    for h in 0..<H {
+        let kvh = h / group
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(total), Int32(D), shape.scale,
+                    q + h * D, Int32(H * D), kCache + kvh * D, Int32(KVH * D), 0, scores, Int32(total))
+        pool.forEachChunk(m, minimumChunk: 8) { range in
+            for i in range {
+                let row = scores + i * total
+                let visible = cached + i + 1
+                var maximum = -Float.infinity
+                for s in 0..<visible { maximum = max(maximum, row[s]) }
+                var sum: Float = 0
+                for s in 0..<visible {
+                    row[s] = expf(row[s] - maximum)
+                    sum += row[s]
+                }
+                let inverse = 1 / sum
+                for s in 0..<visible { row[s] *= inverse }
+                for s in visible..<total { row[s] = 0 }
+            }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(D), Int32(total), 1, scores,
+                    Int32(total), vCache + kvh * D, Int32(KVH * D), 0, out + h * D, Int32(H * D))
     }
 }
