@@ -13,6 +13,6 @@ struct Tailor: AsyncParsableCommand {
               tailor inspect SmolLM2-135M-Instruct.Q4_1.gguf show a model's configuration and tensors
             """,
         version: "0.1.0",
-        subcommands: []
+        subcommands: [ModelsCommand.self, InspectCommand.self, BenchCommand.self]
     )
 }

@@ -1,1 +1,0 @@
-// The Jinja subset chat templates use, and rendering conversations (DESIGN.md §2).

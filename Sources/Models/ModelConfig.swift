@@ -1,0 +1,510 @@
+import Formats
+// A model's shape and hyper-parameters, resolved once from HF config.json or GGUF metadata into a struct with no gaps.
+import Foundation
+
+/// The decoder-only transformer families Tailor implements.
+public enum Architecture: String, Sendable, Codable, CaseIterable {
+    case llama, mistral, qwen2, qwen3
+
+    /// Whether a GGUF of this architecture has q_proj/k_proj rows reordered per head (DESIGN.md §4 trap 1).
+    ///
+    /// llama.cpp's converter does this for llama; Mistral models convert through the llama converter, so they share it.
+    public var ggufPermutesQueryKey: Bool {
+        switch self {
+        case .llama, .mistral: return true
+        case .qwen2, .qwen3: return false
+        }
+    }
+}
+
+/// How RoPE frequencies are rescaled for long contexts (DESIGN.md §4 trap 12).
+public enum RopeScaling: Sendable, Equatable, Codable {
+    /// Positions are divided by `factor` (every inverse frequency divided by `factor`).
+    case linear(factor: Float)
+    /// Llama 3.1's scheme: low frequencies divided by `factor`, high ones kept, a smooth ramp in between.
+    case llama3(
+        factor: Float, lowFrequencyFactor: Float, highFrequencyFactor: Float,
+        originalMaxPositionEmbeddings: Int)
+    /// Per-frequency divisors as llama.cpp stores them in a GGUF's `rope_freqs.weight` (D/2 values):
+    /// inverse frequency `i` is divided by `factors[i]`. This is how a Llama 3.1 GGUF carries its llama3 scaling.
+    case frequencyFactors([Float])
+}
+
+/// A model's resolved configuration: every size known, every default applied, checked for consistency.
+///
+/// Shape legend used across the project: C = hidden, F = intermediate, H/KVH = heads, D = head dim, V = vocab, L = layers.
+public struct ModelConfig: Sendable, Equatable, Codable {
+    public var architecture: Architecture
+    /// C.
+    public var hiddenSize: Int
+    /// F, the width of the SwiGLU MLP.
+    public var intermediateSize: Int
+    /// L.
+    public var layerCount: Int
+    /// H, query heads.
+    public var headCount: Int
+    /// KVH, key/value heads (grouped-query attention when smaller than H).
+    public var kvHeadCount: Int
+    /// D, the width of one head (C / H unless the model says otherwise).
+    public var headDim: Int
+    /// V.
+    public var vocabSize: Int
+    public var rmsNormEps: Float
+    public var ropeTheta: Float
+    public var ropeScaling: RopeScaling?
+    public var maxPositionEmbeddings: Int
+    /// The output layer reuses the token embedding (no separate lm_head weight).
+    public var tieWordEmbeddings: Bool
+    /// q/k/v projections carry biases (always for Qwen2; o_proj too for llama-style models that set it).
+    public var attentionBias: Bool
+    /// RMS-normalise q and k per head before RoPE (Qwen3).
+    public var qkNorm: Bool
+    /// The beginning-of-sequence token, when the model declares one.
+    public var bosTokenId: Int?
+    /// Tokens that end generation; empty when the model declares none.
+    public var eosTokenIds: [Int]
+
+    public init(
+        architecture: Architecture, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
+        kvHeadCount: Int, headDim: Int, vocabSize: Int, rmsNormEps: Float, ropeTheta: Float,
+        ropeScaling: RopeScaling?, maxPositionEmbeddings: Int, tieWordEmbeddings: Bool, attentionBias: Bool,
+        qkNorm: Bool, bosTokenId: Int?, eosTokenIds: [Int]
+    ) {
+        self.architecture = architecture
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.kvHeadCount = kvHeadCount
+        self.headDim = headDim
+        self.vocabSize = vocabSize
+        self.rmsNormEps = rmsNormEps
+        self.ropeTheta = ropeTheta
+        self.ropeScaling = ropeScaling
+        self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.attentionBias = attentionBias
+        self.qkNorm = qkNorm
+        self.bosTokenId = bosTokenId
+        self.eosTokenIds = eosTokenIds
+    }
+
+    /// Parameters of the transformer, counting the output layer once when tied.
+    public var parameterCount: Int {
+        WeightNames.expectedTensors(for: self).reduce(0) { $0 + $1.shape.reduce(1, *) }
+    }
+}
+
+// MARK: - Hugging Face config.json
+
+extension ModelConfig {
+    /// Resolves a Hugging Face `config.json`.
+    ///
+    /// `path` names the file in errors.
+    public static func fromHuggingFace(configJSON: Data, path: String) throws -> ModelConfig {
+        let decoder = JSONDecoder()
+        let kind: RawModelType
+        do {
+            kind = try decoder.decode(RawModelType.self, from: configJSON)
+        } catch {
+            throw describe(error, path: path)
+        }
+        guard let modelType = kind.modelType else {
+            throw ModelsError.missingKey(path: path, key: "model_type")
+        }
+        guard let architecture = Architecture(rawValue: modelType) else {
+            throw ModelsError.unsupportedArchitecture(path: path, found: modelType)
+        }
+        let raw: RawHuggingFaceConfig
+        do {
+            raw = try decoder.decode(RawHuggingFaceConfig.self, from: configJSON)
+        } catch {
+            throw describe(error, path: path)
+        }
+        return try raw.resolve(architecture: architecture, path: path)
+    }
+
+    /// Turns Foundation's decoding errors into messages that name the key.
+    private static func describe(_ error: any Error, path: String) -> ModelsError {
+        guard let decoding = error as? DecodingError else {
+            return .malformedConfig(path: path, reason: "\(error)")
+        }
+        func keyPath(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch decoding {
+        case .typeMismatch(let type, let context):
+            return .invalidValue(
+                path: path, key: keyPath(context), found: "a JSON value of another type", expected: "\(type)")
+        case .valueNotFound(let type, let context):
+            return .invalidValue(path: path, key: keyPath(context), found: "null", expected: "\(type)")
+        case .keyNotFound(let key, _):
+            return .missingKey(path: path, key: key.stringValue)
+        case .dataCorrupted(let context):
+            let underlying = context.underlyingError.map { " (\($0.localizedDescription))" } ?? ""
+            return .malformedConfig(path: path, reason: "not valid JSON\(underlying)")
+        @unknown default:
+            return .malformedConfig(path: path, reason: "\(decoding)")
+        }
+    }
+}
+
+private struct RawModelType: Decodable {
+    let modelType: String?
+    enum CodingKeys: String, CodingKey { case modelType = "model_type" }
+}
+
+/// `config.json` as written by transformers; every key optional so resolution can name what is missing.
+private struct RawHuggingFaceConfig: Decodable {
+    let hiddenSize: Int?
+    let intermediateSize: Int?
+    let layerCount: Int?
+    let headCount: Int?
+    let kvHeadCount: Int?
+    let headDim: Int?
+    let vocabSize: Int?
+    let rmsNormEps: Double?
+    let ropeTheta: Double?
+    let ropeScaling: RawRope?
+    let ropeParameters: RawRope?
+    let maxPositionEmbeddings: Int?
+    let tieWordEmbeddings: Bool?
+    let attentionBias: Bool?
+    let bosTokenId: Int?
+    let eosTokenId: IntOrList?
+
+    enum CodingKeys: String, CodingKey {
+        case hiddenSize = "hidden_size"
+        case intermediateSize = "intermediate_size"
+        case layerCount = "num_hidden_layers"
+        case headCount = "num_attention_heads"
+        case kvHeadCount = "num_key_value_heads"
+        case headDim = "head_dim"
+        case vocabSize = "vocab_size"
+        case rmsNormEps = "rms_norm_eps"
+        case ropeTheta = "rope_theta"
+        case ropeScaling = "rope_scaling"
+        case ropeParameters = "rope_parameters"
+        case maxPositionEmbeddings = "max_position_embeddings"
+        case tieWordEmbeddings = "tie_word_embeddings"
+        case attentionBias = "attention_bias"
+        case bosTokenId = "bos_token_id"
+        case eosTokenId = "eos_token_id"
+    }
+
+    /// `rope_scaling`, or `rope_parameters` in transformers ≥ 5 (which also carries `rope_theta`).
+    struct RawRope: Decodable {
+        let ropeType: String?
+        let type: String?
+        let factor: Double?
+        let lowFrequencyFactor: Double?
+        let highFrequencyFactor: Double?
+        let originalMaxPositionEmbeddings: Int?
+        let ropeTheta: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case ropeType = "rope_type"
+            case type
+            case factor
+            case lowFrequencyFactor = "low_freq_factor"
+            case highFrequencyFactor = "high_freq_factor"
+            case originalMaxPositionEmbeddings = "original_max_position_embeddings"
+            case ropeTheta = "rope_theta"
+        }
+    }
+
+    /// `eos_token_id` is an integer in most configs and a list in Llama 3.1 and later.
+    struct IntOrList: Decodable {
+        let values: [Int]
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let one = try? container.decode(Int.self) {
+                values = [one]
+            } else {
+                values = try container.decode([Int].self)
+            }
+        }
+    }
+
+    func resolve(architecture: Architecture, path: String) throws -> ModelConfig {
+        func require(_ value: Int?, _ key: String) throws -> Int {
+            guard let value else { throw ModelsError.missingKey(path: path, key: key) }
+            return value
+        }
+        let hidden = try require(hiddenSize, "hidden_size")
+        let heads = try require(headCount, "num_attention_heads")
+        let scalingSource = ropeScaling ?? ropeParameters
+        let scalingKey = ropeScaling != nil ? "rope_scaling" : "rope_parameters"
+        var config = ModelConfig(
+            architecture: architecture,
+            hiddenSize: hidden,
+            intermediateSize: try require(intermediateSize, "intermediate_size"),
+            layerCount: try require(layerCount, "num_hidden_layers"),
+            headCount: heads,
+            kvHeadCount: kvHeadCount ?? heads,
+            headDim: headDim ?? 0,
+            vocabSize: try require(vocabSize, "vocab_size"),
+            rmsNormEps: Float(rmsNormEps ?? 1e-6),
+            ropeTheta: Float(ropeTheta ?? ropeParameters?.ropeTheta ?? 10_000),
+            ropeScaling: try scalingSource.flatMap { try $0.resolve(path: path, key: scalingKey) },
+            maxPositionEmbeddings: maxPositionEmbeddings ?? architecture.defaultMaxPositions,
+            tieWordEmbeddings: tieWordEmbeddings ?? false,
+            // Qwen2's attention always has q/k/v biases, whatever attention_bias says.
+            attentionBias: architecture == .qwen2 ? true : (attentionBias ?? false),
+            qkNorm: architecture == .qwen3,
+            bosTokenId: bosTokenId,
+            eosTokenIds: eosTokenId?.values ?? [])
+        try config.validate(path: path, keys: .huggingFace, headDimGiven: headDim != nil)
+        return config
+    }
+}
+
+extension RawHuggingFaceConfig.RawRope {
+    func resolve(path: String, key: String) throws -> RopeScaling? {
+        let kind = ropeType ?? type ?? "default"
+        func positive(_ value: Double?, _ name: String) throws -> Float {
+            guard let value else { throw ModelsError.missingKey(path: path, key: "\(key).\(name)") }
+            guard value > 0, value.isFinite else {
+                throw ModelsError.invalidValue(
+                    path: path, key: "\(key).\(name)", found: "\(value)", expected: "a positive number")
+            }
+            return Float(value)
+        }
+        switch kind {
+        case "default", "none":
+            return nil
+        case "linear":
+            return .linear(factor: try positive(factor, "factor"))
+        case "llama3":
+            let low = try positive(lowFrequencyFactor, "low_freq_factor")
+            let high = try positive(highFrequencyFactor, "high_freq_factor")
+            guard high > low else {
+                throw ModelsError.invalidValue(
+                    path: path, key: "\(key).high_freq_factor", found: "\(high)",
+                    expected: "a value above low_freq_factor (\(low))")
+            }
+            let original = Double(originalMaxPositionEmbeddings ?? 0)
+            return .llama3(
+                factor: try positive(factor, "factor"), lowFrequencyFactor: low, highFrequencyFactor: high,
+                originalMaxPositionEmbeddings: Int(try positive(original, "original_max_position_embeddings"))
+            )
+        default:
+            throw ModelsError.unsupportedRopeScaling(path: path, type: kind)
+        }
+    }
+}
+
+extension Architecture {
+    /// transformers' default `max_position_embeddings` for each family's config class.
+    fileprivate var defaultMaxPositions: Int {
+        switch self {
+        case .llama: return 2048
+        case .mistral: return 131_072
+        case .qwen2, .qwen3: return 32_768
+        }
+    }
+}
+
+// MARK: - GGUF metadata
+
+extension ModelConfig {
+    /// Resolves a GGUF file's metadata (`general.architecture` = A, then `A.block_count`, …).
+    ///
+    /// The output layer is tied when the file has no `output.weight`; a Llama 3.1 GGUF's `rope_freqs.weight`
+    /// becomes `.frequencyFactors`.
+    public static func fromGGUF(_ file: GGUFFile) throws -> ModelConfig {
+        let path = file.path
+        let metadata = file.metadata
+        guard let name = metadata["general.architecture"]?.string else {
+            throw ModelsError.missingKey(path: path, key: "general.architecture")
+        }
+        guard let architecture = Architecture(rawValue: name) else {
+            throw ModelsError.unsupportedArchitecture(path: path, found: name)
+        }
+        func optionalInt(_ key: String) throws -> Int? {
+            guard let value = metadata[key] else { return nil }
+            guard let int = value.int else {
+                throw ModelsError.invalidValue(
+                    path: path, key: key, found: "\(value)", expected: "an integer")
+            }
+            return int
+        }
+        func optionalDouble(_ key: String) throws -> Double? {
+            guard let value = metadata[key] else { return nil }
+            guard let double = value.double else {
+                throw ModelsError.invalidValue(path: path, key: key, found: "\(value)", expected: "a number")
+            }
+            return double
+        }
+        func int(_ key: String) throws -> Int {
+            guard let value = try optionalInt(key) else { throw ModelsError.missingKey(path: path, key: key) }
+            return value
+        }
+        func double(_ key: String) throws -> Double {
+            guard let value = try optionalDouble(key) else {
+                throw ModelsError.missingKey(path: path, key: key)
+            }
+            return value
+        }
+        let a = name
+        let heads = try int("\(a).attention.head_count")
+        let keyLength = try optionalInt("\(a).attention.key_length")
+        let vocab: Int
+        if let declared = try optionalInt("\(a).vocab_size") {
+            vocab = declared
+        } else if let tokens = metadata["tokenizer.ggml.tokens"]?.array {
+            vocab = tokens.count
+        } else if let embedding = file.tensor(named: "token_embd.weight"), embedding.shape.count == 2 {
+            vocab = embedding.shape[0]
+        } else {
+            throw ModelsError.missingKey(path: path, key: "\(a).vocab_size")
+        }
+        var eos: [Int] = []
+        for key in [
+            "tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id",
+        ] {
+            if let id = try optionalInt(key), !eos.contains(id) { eos.append(id) }
+        }
+        var config = ModelConfig(
+            architecture: architecture,
+            hiddenSize: try int("\(a).embedding_length"),
+            intermediateSize: try int("\(a).feed_forward_length"),
+            layerCount: try int("\(a).block_count"),
+            headCount: heads,
+            kvHeadCount: try optionalInt("\(a).attention.head_count_kv") ?? heads,
+            headDim: keyLength ?? 0,
+            vocabSize: vocab,
+            rmsNormEps: Float(try double("\(a).attention.layer_norm_rms_epsilon")),
+            ropeTheta: Float(try optionalDouble("\(a).rope.freq_base") ?? 10_000),
+            ropeScaling: try ggufRopeScaling(file, architecture: a),
+            maxPositionEmbeddings: try int("\(a).context_length"),
+            tieWordEmbeddings: file.tensor(named: "output.weight") == nil,
+            attentionBias: architecture == .qwen2 || file.tensor(named: "blk.0.attn_q.bias") != nil,
+            qkNorm: architecture == .qwen3,
+            bosTokenId: try optionalInt("tokenizer.ggml.bos_token_id"),
+            eosTokenIds: eos)
+        try config.validate(path: path, keys: .gguf(a), headDimGiven: keyLength != nil)
+        return config
+    }
+
+    /// Reads `A.rope.scaling.*` (or the older `A.rope.scale_linear`) and `rope_freqs.weight`.
+    private static func ggufRopeScaling(_ file: GGUFFile, architecture a: String) throws -> RopeScaling? {
+        let path = file.path
+        if let frequencies = file.tensor(named: "rope_freqs.weight") {
+            let factors: [Float]
+            do {
+                factors = try file.dequantize(frequencies)
+            } catch let error as FormatsError {
+                throw ModelsError.format(error)
+            }
+            return .frequencyFactors(factors)
+        }
+        let type = file.metadata["\(a).rope.scaling.type"]?.string
+        let factor =
+            file.metadata["\(a).rope.scaling.factor"]?.double
+            ?? file.metadata["\(a).rope.scale_linear"]?.double
+        switch type {
+        case nil where factor != nil, "linear":
+            guard let factor, factor > 0 else {
+                throw ModelsError.invalidValue(
+                    path: path, key: "\(a).rope.scaling.factor", found: factor.map { "\($0)" } ?? "absent",
+                    expected: "a positive number")
+            }
+            return factor == 1 ? nil : .linear(factor: Float(factor))
+        case nil, "none":
+            return nil
+        case let other?:
+            throw ModelsError.unsupportedRopeScaling(path: path, type: other)
+        }
+    }
+}
+
+// MARK: - Validation
+
+extension ModelConfig {
+    /// The checked fields, named by the key each came from so errors point into the right file.
+    fileprivate enum Field {
+        case hiddenSize, intermediateSize, layerCount, headCount, kvHeadCount, headDim, vocabSize
+        case rmsNormEps, ropeTheta, maxPositionEmbeddings
+
+        func key(_ keys: KeyNames) -> String {
+            switch keys {
+            case .huggingFace:
+                switch self {
+                case .hiddenSize: return "hidden_size"
+                case .intermediateSize: return "intermediate_size"
+                case .layerCount: return "num_hidden_layers"
+                case .headCount: return "num_attention_heads"
+                case .kvHeadCount: return "num_key_value_heads"
+                case .headDim: return "head_dim"
+                case .vocabSize: return "vocab_size"
+                case .rmsNormEps: return "rms_norm_eps"
+                case .ropeTheta: return "rope_theta"
+                case .maxPositionEmbeddings: return "max_position_embeddings"
+                }
+            case .gguf(let a):
+                switch self {
+                case .hiddenSize: return "\(a).embedding_length"
+                case .intermediateSize: return "\(a).feed_forward_length"
+                case .layerCount: return "\(a).block_count"
+                case .headCount: return "\(a).attention.head_count"
+                case .kvHeadCount: return "\(a).attention.head_count_kv"
+                case .headDim: return "\(a).attention.key_length"
+                case .vocabSize: return "\(a).vocab_size"
+                case .rmsNormEps: return "\(a).attention.layer_norm_rms_epsilon"
+                case .ropeTheta: return "\(a).rope.freq_base"
+                case .maxPositionEmbeddings: return "\(a).context_length"
+                }
+            }
+        }
+    }
+
+    fileprivate enum KeyNames {
+        case huggingFace
+        case gguf(String)
+    }
+
+    /// Fills `headDim` when the source left it out, then checks every size.
+    ///
+    /// `headDimGiven` decides whether
+    /// C must divide evenly by H (it need not when D is explicit, as in Qwen3 and Mistral Nemo).
+    fileprivate mutating func validate(path: String, keys: KeyNames, headDimGiven: Bool) throws {
+        func invalid(_ field: Field, _ found: String, _ expected: String) -> ModelsError {
+            .invalidValue(path: path, key: field.key(keys), found: found, expected: expected)
+        }
+        let sizes: [(Field, Int)] = [
+            (.hiddenSize, hiddenSize), (.intermediateSize, intermediateSize), (.layerCount, layerCount),
+            (.headCount, headCount), (.kvHeadCount, kvHeadCount), (.vocabSize, vocabSize),
+            (.maxPositionEmbeddings, maxPositionEmbeddings),
+        ]
+        for (field, value) in sizes where value <= 0 {
+            throw invalid(field, "\(value)", "a positive integer")
+        }
+        if headDimGiven {
+            guard headDim > 0 else { throw invalid(.headDim, "\(headDim)", "a positive integer") }
+        } else {
+            guard hiddenSize % headCount == 0 else {
+                throw invalid(
+                    .hiddenSize, "\(hiddenSize)",
+                    "a multiple of the head count \(headCount) (or an explicit head dimension)")
+            }
+            headDim = hiddenSize / headCount
+        }
+        guard headDim % 2 == 0 else {
+            throw invalid(.headDim, "\(headDim)", "an even head dimension (RoPE rotates pairs)")
+        }
+        guard headCount % kvHeadCount == 0 else {
+            throw invalid(.kvHeadCount, "\(kvHeadCount)", "a divisor of the head count \(headCount)")
+        }
+        guard rmsNormEps > 0, rmsNormEps.isFinite else {
+            throw invalid(.rmsNormEps, "\(rmsNormEps)", "a small positive number such as 1e-6")
+        }
+        guard ropeTheta > 0, ropeTheta.isFinite else {
+            throw invalid(.ropeTheta, "\(ropeTheta)", "a positive number such as 10000")
+        }
+        if case .frequencyFactors(let factors) = ropeScaling, factors.count != headDim / 2 {
+            throw ModelsError.shapeMismatch(
+                path: path, tensor: "rope_freqs.weight", expected: [headDim / 2], found: [factors.count])
+        }
+    }
+}

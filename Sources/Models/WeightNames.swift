@@ -1,0 +1,170 @@
+// The one table of checkpoint names: Hugging Face ⇄ GGUF, and the shape each tensor must have for a config.
+
+/// What a weight tensor does in the transformer; the table below gives its names in both formats.
+public enum WeightRole: String, Sendable, CaseIterable {
+    case tokenEmbedding, finalNorm, outputHead
+    case attentionNorm, query, key, value, attentionOutput
+    case queryBias, keyBias, valueBias, attentionOutputBias
+    case queryNorm, keyNorm
+    case mlpNorm, gate, up, down
+
+    /// Whether the tensor exists once per layer (named with the layer index) or once per model.
+    public var isPerLayer: Bool {
+        switch self {
+        case .tokenEmbedding, .finalNorm, .outputHead: return false
+        default: return true
+        }
+    }
+}
+
+/// One tensor the configuration requires: its names in both formats and its shape (HF orientation, outermost first).
+public struct ExpectedTensor: Sendable, Equatable {
+    public let role: WeightRole
+    /// The layer index for per-layer tensors, nil for embedding, final norm and output head.
+    public let layer: Int?
+    public let huggingFaceName: String
+    public let ggufName: String
+    public let shape: [Int]
+}
+
+/// The Hugging Face ⇄ GGUF checkpoint-name table (DESIGN.md §2: names live only here).
+///
+/// Per-layer names get the prefix `model.layers.N.` (HF) or `blk.N.` (GGUF).
+public enum WeightNames {
+    /// One row of the table: a role and its names after the layer prefix.
+    public struct Row: Sendable {
+        public let role: WeightRole
+        public let huggingFace: String
+        public let gguf: String
+        init(_ role: WeightRole, _ huggingFace: String, _ gguf: String) {
+            self.role = role
+            self.huggingFace = huggingFace
+            self.gguf = gguf
+        }
+    }
+
+    /// role, HF name, GGUF name.
+    public static let table: [Row] = [
+        Row(.tokenEmbedding, "model.embed_tokens.weight", "token_embd.weight"),
+        Row(.finalNorm, "model.norm.weight", "output_norm.weight"),
+        Row(.outputHead, "lm_head.weight", "output.weight"),
+        Row(.attentionNorm, "input_layernorm.weight", "attn_norm.weight"),
+        Row(.query, "self_attn.q_proj.weight", "attn_q.weight"),
+        Row(.key, "self_attn.k_proj.weight", "attn_k.weight"),
+        Row(.value, "self_attn.v_proj.weight", "attn_v.weight"),
+        Row(.attentionOutput, "self_attn.o_proj.weight", "attn_output.weight"),
+        Row(.queryBias, "self_attn.q_proj.bias", "attn_q.bias"),
+        Row(.keyBias, "self_attn.k_proj.bias", "attn_k.bias"),
+        Row(.valueBias, "self_attn.v_proj.bias", "attn_v.bias"),
+        Row(.attentionOutputBias, "self_attn.o_proj.bias", "attn_output.bias"),
+        Row(.queryNorm, "self_attn.q_norm.weight", "attn_q_norm.weight"),
+        Row(.keyNorm, "self_attn.k_norm.weight", "attn_k_norm.weight"),
+        Row(.mlpNorm, "post_attention_layernorm.weight", "ffn_norm.weight"),
+        Row(.gate, "mlp.gate_proj.weight", "ffn_gate.weight"),
+        Row(.up, "mlp.up_proj.weight", "ffn_up.weight"),
+        Row(.down, "mlp.down_proj.weight", "ffn_down.weight"),
+    ]
+
+    /// The HF name of `role` (in `layer` for per-layer roles).
+    public static func huggingFaceName(_ role: WeightRole, layer: Int? = nil) -> String {
+        let base = entry(role).huggingFace
+        guard role.isPerLayer else { return base }
+        return "model.layers.\(layer ?? 0).\(base)"
+    }
+
+    /// The GGUF name of `role` (in `layer` for per-layer roles).
+    public static func ggufName(_ role: WeightRole, layer: Int? = nil) -> String {
+        let base = entry(role).gguf
+        guard role.isPerLayer else { return base }
+        return "blk.\(layer ?? 0).\(base)"
+    }
+
+    /// Translates an HF tensor name to its GGUF name, or nil when the name is not in the table.
+    public static func ggufName(forHuggingFace name: String) -> String? {
+        guard let (role, layer) = parse(name, prefix: "model.layers.", column: \.huggingFace) else {
+            return nil
+        }
+        return ggufName(role, layer: layer)
+    }
+
+    /// Translates a GGUF tensor name to its HF name, or nil when the name is not in the table.
+    public static func huggingFaceName(forGGUF name: String) -> String? {
+        guard let (role, layer) = parse(name, prefix: "blk.", column: \.gguf) else { return nil }
+        return huggingFaceName(role, layer: layer)
+    }
+
+    /// The shape `role` must have under `config` (`[out, in]` for matrices).
+    public static func shape(_ role: WeightRole, config: ModelConfig) -> [Int] {
+        let c = config.hiddenSize, f = config.intermediateSize, v = config.vocabSize, d = config.headDim
+        let q = config.headCount * d, kv = config.kvHeadCount * d
+        switch role {
+        case .tokenEmbedding, .outputHead: return [v, c]
+        case .finalNorm, .attentionNorm, .mlpNorm, .attentionOutputBias: return [c]
+        case .query: return [q, c]
+        case .key, .value: return [kv, c]
+        case .attentionOutput: return [c, q]
+        case .queryBias: return [q]
+        case .keyBias, .valueBias: return [kv]
+        case .queryNorm, .keyNorm: return [d]
+        case .gate, .up: return [f, c]
+        case .down: return [c, f]
+        }
+    }
+
+    /// The roles present in every layer of a model with `config`.
+    public static func layerRoles(for config: ModelConfig) -> [WeightRole] {
+        var roles: [WeightRole] = [.attentionNorm, .query, .key, .value, .attentionOutput]
+        if config.attentionBias {
+            roles += [.queryBias, .keyBias, .valueBias]
+            // Qwen2 keeps o_proj bias-free; llama-style models with attention_bias also bias o_proj.
+            if config.architecture != .qwen2 { roles.append(.attentionOutputBias) }
+        }
+        if config.qkNorm { roles += [.queryNorm, .keyNorm] }
+        roles += [.mlpNorm, .gate, .up, .down]
+        return roles
+    }
+
+    /// Every tensor a model with `config` needs, embedding first, then layer by layer, then final norm and
+    /// the output head (absent when the embeddings are tied).
+    public static func expectedTensors(for config: ModelConfig) -> [ExpectedTensor] {
+        func expected(_ role: WeightRole, _ layer: Int?) -> ExpectedTensor {
+            ExpectedTensor(
+                role: role, layer: layer, huggingFaceName: huggingFaceName(role, layer: layer),
+                ggufName: ggufName(role, layer: layer), shape: shape(role, config: config))
+        }
+        var tensors = [expected(.tokenEmbedding, nil)]
+        let roles = layerRoles(for: config)
+        for layer in 0..<config.layerCount {
+            tensors += roles.map { expected($0, layer) }
+        }
+        tensors.append(expected(.finalNorm, nil))
+        if !config.tieWordEmbeddings { tensors.append(expected(.outputHead, nil)) }
+        return tensors
+    }
+
+    private static func entry(_ role: WeightRole) -> Row {
+        // The table lists every role exactly once (checked by a test), so the lookup cannot fail.
+        table.first { $0.role == role } ?? table[0]
+    }
+
+    /// Splits `name` into its role and layer, using one column of the table.
+    private static func parse(
+        _ name: String, prefix: String, column: KeyPath<Row, String>
+    ) -> (WeightRole, Int?)? {
+        if name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let dot = rest.firstIndex(of: "."), let layer = Int(rest[..<dot]), layer >= 0 else {
+                return nil
+            }
+            let suffix = String(rest[rest.index(after: dot)...])
+            guard let row = table.first(where: { $0.role.isPerLayer && $0[keyPath: column] == suffix }) else {
+                return nil
+            }
+            return (row.role, layer)
+        }
+        guard let row = table.first(where: { !$0.role.isPerLayer && $0[keyPath: column] == name }) else {
+            return nil
+        }
+        return (row.role, nil)
+    }
+}

@@ -1,2 +1,0 @@
-// Text ↔ token ids from tokenizer.json or GGUF vocabularies (DESIGN.md §2).
-import Formats
