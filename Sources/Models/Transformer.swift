@@ -3,24 +3,60 @@
 // every frozen W. Port of HF modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py (decoder layer, RMSNorm, MLP).
 //
 // Legend (Tensors/Legend.swift): N tokens, C hidden, H/KVH heads, D head dim, F intermediate, V vocab, R LoRA rank.
+import Formats
 import Foundation
 import Tensors
 
 // MARK: - Weights
 
-/// A frozen linear layer: weight [Out, In] and an optional bias [Out].
+/// How frozen projection weights are held in memory.
+public enum WeightStorage: String, Sendable, Codable, CaseIterable {
+    /// Float32: fastest, 4 bytes per parameter.
+    case float32
+    /// bfloat16, widened to Float32 one matrix at a time before each product: half the memory, a little slower.
+    case bfloat16
+}
+
+/// A frozen linear layer: weight [Out, In] (Float32 or bfloat16) and an optional bias [Out].
 public final class FrozenLinear: @unchecked Sendable {
-    public let weight: FloatBuffer
+    /// The weight in Float32, or nil when it is held as bfloat16.
+    public let weight: FloatBuffer?
+    private let bfloat16: UnsafeMutablePointer<UInt16>?
     public let bias: FloatBuffer?
     public let inFeatures: Int
     public let outFeatures: Int
 
-    init(weight: FloatBuffer, bias: FloatBuffer?, inFeatures: Int, outFeatures: Int) {
+    init(weight: [Float], bias: FloatBuffer?, inFeatures: Int, outFeatures: Int, storage: WeightStorage) {
         precondition(weight.count == inFeatures * outFeatures, "linear weight size")
-        self.weight = weight
+        switch storage {
+        case .float32:
+            self.weight = FloatBuffer(weight)
+            bfloat16 = nil
+        case .bfloat16:
+            self.weight = nil
+            let packed = UnsafeMutablePointer<UInt16>.allocate(capacity: weight.count)
+            for i in weight.indices { packed[i] = floatToBFloat16Bits(weight[i]) }
+            bfloat16 = packed
+        }
         self.bias = bias
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
+    }
+
+    deinit { bfloat16?.deallocate() }
+
+    /// Bytes the weight occupies.
+    public var weightBytes: Int { inFeatures * outFeatures * (weight == nil ? 2 : 4) }
+
+    /// The weight as Float32: the stored buffer, or `scratch` filled by widening the bfloat16 copy.
+    func floats(scratch: FloatBuffer, pool: WorkerPool) -> UnsafePointer<Float> {
+        if let weight { return UnsafePointer(weight.pointer) }
+        guard let bfloat16 else { preconditionFailure("linear layer without weights") }
+        let target = scratch.pointer
+        pool.forEachChunk(inFeatures * outFeatures, minimumChunk: 65_536) { range in
+            for i in range { target[i] = Float(bitPattern: UInt32(bfloat16[i]) << 16) }
+        }
+        return UnsafePointer(target)
     }
 }
 
@@ -54,20 +90,27 @@ public final class TransformerWeights: @unchecked Sendable {
     /// [V, C]; the same buffer as `embedding` when the model ties them.
     public let outputHead: FloatBuffer
 
-    /// Takes the tensors of `weights` (already shape-checked by the loader) into engine buffers.
-    public init(_ weights: ModelWeights) throws {
-        let config = weights.config
+    /// How the projection weights are held.
+    public let storage: WeightStorage
+
+    /// Moves the tensors of `weights` (already shape-checked by the loader) into engine buffers, one tensor at a time,
+    /// so the model is never held twice. Embedding and norms stay Float32 whatever `storage` says.
+    public init(_ weights: consuming ModelWeights, storage: WeightStorage = .float32) throws {
+        var source = weights
+        let config = source.config
         self.config = config
+        self.storage = storage
         func buffer(_ role: WeightRole, _ layer: Int? = nil) throws -> FloatBuffer {
-            FloatBuffer(try weights.tensor(role, layer: layer).values)
+            FloatBuffer(try source.take(WeightNames.huggingFaceName(role, layer: layer)).values)
         }
         func linear(_ role: WeightRole, _ biasRole: WeightRole?, _ layer: Int, _ input: Int, _ output: Int) throws
             -> FrozenLinear
         {
             let bias = try biasRole.flatMap { role in
-                weights.tensors[WeightNames.huggingFaceName(role, layer: layer)] == nil ? nil : try buffer(role, layer)
+                source.tensors[WeightNames.huggingFaceName(role, layer: layer)] == nil ? nil : try buffer(role, layer)
             }
-            return FrozenLinear(weight: try buffer(role, layer), bias: bias, inFeatures: input, outFeatures: output)
+            let weight = try source.take(WeightNames.huggingFaceName(role, layer: layer)).values
+            return FrozenLinear(weight: weight, bias: bias, inFeatures: input, outFeatures: output, storage: storage)
         }
         let c = config.hiddenSize
         let qWidth = config.headCount * config.headDim
@@ -75,7 +118,7 @@ public final class TransformerWeights: @unchecked Sendable {
         let f = config.intermediateSize
         embedding = try buffer(.tokenEmbedding)
         finalNorm = try buffer(.finalNorm)
-        outputHead = config.tieWordEmbeddings || weights.tied ? embedding : try buffer(.outputHead)
+        outputHead = config.tieWordEmbeddings || source.tied ? embedding : try buffer(.outputHead)
         layers = try (0..<config.layerCount).map { l in
             DecoderLayerWeights(
                 attentionNorm: try buffer(.attentionNorm, l),
@@ -90,6 +133,15 @@ public final class TransformerWeights: @unchecked Sendable {
                 up: try linear(.up, nil, l, c, f),
                 down: try linear(.down, nil, l, f, c))
         }
+    }
+
+    /// Bytes held by all frozen weights.
+    public var bytes: Int {
+        let linear = layers.reduce(0) { total, layer in
+            total + [LoRATarget.q, .k, .v, .o, .gate, .up, .down].reduce(0) { $0 + layer.linear($1).weightBytes }
+        }
+        let vectors = layers.count * 2 * config.hiddenSize + config.hiddenSize
+        return linear + 4 * (embedding.count + vectors + (outputHead === embedding ? 0 : outputHead.count))
     }
 }
 
@@ -135,9 +187,10 @@ public struct TokenBatch: Sendable, Equatable {
 
 // MARK: - Activations
 
-/// What one decoder layer's forward keeps for its backward.
+/// What one decoder layer's forward keeps for its backward. The two normalised inputs and the SwiGLU output are
+/// not kept: backward recomputes them from `rstd`, `mid`, `gate` and `up` (cheap element-wise work, a third less memory).
 final class LayerActivations {
-    let norm1, rstd1, q, k, v, attention, lse, mid, norm2, rstd2, gate, up, act: FloatBuffer
+    let rstd1, q, k, v, attention, lse, mid, rstd2, gate, up: FloatBuffer
     let qProjected, kProjected, qRstd, kRstd: FloatBuffer?  // Qwen3 q/k norm inputs
     var loraHidden: [LoRATarget: FloatBuffer] = [:]  // t = x·Aᵀ [N, R]
     var dropoutMasks: [LoRATarget: FloatBuffer] = [:]  // 0 or 1/(1−p) [N, In]
@@ -145,7 +198,6 @@ final class LayerActivations {
     init(config: ModelConfig, lora: LoRAParameters?, capacity n: Int) {
         let c = config.hiddenSize, f = config.intermediateSize
         let qw = config.headCount * config.headDim, kw = config.kvHeadCount * config.headDim
-        norm1 = FloatBuffer(count: n * c)
         rstd1 = FloatBuffer(count: n)
         q = FloatBuffer(count: n * qw)
         k = FloatBuffer(count: n * kw)
@@ -153,11 +205,9 @@ final class LayerActivations {
         attention = FloatBuffer(count: n * qw)
         lse = FloatBuffer(count: n * config.headCount)
         mid = FloatBuffer(count: n * c)
-        norm2 = FloatBuffer(count: n * c)
         rstd2 = FloatBuffer(count: n)
         gate = FloatBuffer(count: n * f)
         up = FloatBuffer(count: n * f)
-        act = FloatBuffer(count: n * f)
         qProjected = config.qkNorm ? FloatBuffer(count: n * qw) : nil
         kProjected = config.qkNorm ? FloatBuffer(count: n * kw) : nil
         qRstd = config.qkNorm ? FloatBuffer(count: n * config.headCount) : nil
@@ -173,17 +223,23 @@ final class LayerActivations {
     }
 }
 
-/// Gradient scratch shared by all layers during backward.
+/// Scratch shared by all layers: gradients during backward, and the recomputable forward intermediates.
 final class GradientScratch {
+    let normalized: FloatBuffer  // attn_norm or ffn_norm output [N, C]
+    let activated: FloatBuffer  // SwiGLU output [N, F]
+    let weight: FloatBuffer  // one projection widened from bfloat16 [Out, In]
     let residual, hidden, finalNorm: FloatBuffer  // [N, C]
     let q, k, v, attention, qProjected, kProjected: FloatBuffer  // [N, H·D] / [N, KVH·D]
     let gate, up, act: FloatBuffer  // [N, F]
     let loraHidden: FloatBuffer  // [N, R]
     let dropped: FloatBuffer  // [N, max(In)]
 
-    init(config: ModelConfig, rank: Int, capacity n: Int) {
+    init(config: ModelConfig, rank: Int, capacity n: Int, widenedWeights: Bool) {
         let c = config.hiddenSize, f = config.intermediateSize
         let qw = config.headCount * config.headDim, kw = config.kvHeadCount * config.headDim
+        normalized = FloatBuffer(count: n * c)
+        activated = FloatBuffer(count: n * f)
+        weight = FloatBuffer(count: widenedWeights ? max(c * f, c * qw) : 0)
         residual = FloatBuffer(count: n * c)
         hidden = FloatBuffer(count: n * c)
         finalNorm = FloatBuffer(count: n * c)
@@ -252,18 +308,41 @@ public final class Transformer: @unchecked Sendable {
         }
     }
 
-    /// Bytes of activation memory a batch of `tokens` needs (for the memory estimate before training).
-    public static func activationBytes(config: ModelConfig, lora: LoRAConfig?, tokens n: Int, checkpointing: Bool) -> Int {
+    /// Bytes of activation memory a batch of `tokens` needs (for the memory estimate before training): what each
+    /// layer keeps, the residual streams, the shared scratch, and the cross-entropy chunk.
+    public static func activationBytes(config: ModelConfig, lora: LoRAConfig?, tokens n: Int, checkpointing: Bool,
+                                       storage: WeightStorage = .float32) -> Int {
         let c = config.hiddenSize, f = config.intermediateSize
         let qw = config.headCount * config.headDim, kw = config.kvHeadCount * config.headDim
-        var perLayer = n * (4 * c + 2 * qw + 2 * kw + 3 * f + 2 + config.headCount)
+        var perLayer = n * (c + 2 * qw + 2 * kw + 2 * f + 2 + config.headCount)
         if config.qkNorm { perLayer += n * (qw + kw + config.headCount + config.kvHeadCount) }
-        if let lora { perLayer += n * lora.rank * lora.targets.count }
+        if let lora {
+            perLayer += n * lora.rank * lora.targets.count
+            if lora.dropout > 0 {
+                perLayer += n * lora.targets.reduce(0) { $0 + $1.features(config).input }
+            }
+        }
         let layers = checkpointing ? 1 : config.layerCount
         let residualStreams = (config.layerCount + 1) * n * c
-        let scratch = n * (3 * c + 3 * qw + 3 * kw + 3 * f + max(c, f, qw))
+        let scratch = n * (4 * c + 3 * qw + 3 * kw + 4 * f + max(c, f, qw) + (lora?.rank ?? 0))
+            + (storage == .bfloat16 ? max(c * f, c * qw) : 0)
         let crossEntropy = 128 * (config.vocabSize + 2 * c)
         return 4 * (layers * perLayer + residualStreams + scratch + crossEntropy)
+    }
+
+    /// The largest single buffer this model has allocated, in floats (tests check no [tokens, vocab] buffer exists).
+    public var largestBufferFloats: Int {
+        var sizes = residuals.map(\.count) + [finalRstd.count, crossEntropy?.floatCount ?? 0]
+        if let scratch {
+            sizes += [scratch.normalized, scratch.activated, scratch.weight, scratch.residual, scratch.hidden,
+                      scratch.finalNorm, scratch.q, scratch.k, scratch.v, scratch.attention, scratch.qProjected,
+                      scratch.kProjected, scratch.gate, scratch.up, scratch.act, scratch.loraHidden, scratch.dropped]
+                .map(\.count)
+        }
+        for a in layerActivations {
+            sizes += [a.rstd1, a.q, a.k, a.v, a.attention, a.lse, a.mid, a.rstd2, a.gate, a.up].map(\.count)
+        }
+        return sizes.max() ?? 0
     }
 
     private func reserve(_ n: Int) {
@@ -274,7 +353,8 @@ public final class Transformer: @unchecked Sendable {
         layerActivations = (0..<(checkpointing ? 1 : config.layerCount)).map { _ in
             LayerActivations(config: config, lora: lora, capacity: n)
         }
-        scratch = GradientScratch(config: config, rank: lora?.config.rank ?? 0, capacity: n)
+        scratch = GradientScratch(config: config, rank: lora?.config.rank ?? 0, capacity: n,
+                                  widenedWeights: weights.storage == .bfloat16)
         finalRstd = FloatBuffer(count: n)
         crossEntropy = CrossEntropyScratch(chunkRows: 128, vocab: config.vocabSize, channels: c)
     }
@@ -384,14 +464,16 @@ public final class Transformer: @unchecked Sendable {
         let w = weights.layers[l]
         let a = activations(l)
         let c = config.hiddenSize, h = config.headCount, kvh = config.kvHeadCount, d = config.headDim
+        guard let scratch else { preconditionFailure("reserve allocates scratch") }
         let input = residuals[l], output = residuals[l + 1]
-        rmsNormForward(y: a.norm1.pointer, rstd: a.rstd1.pointer, x: input.pointer, weight: w.attentionNorm.pointer,
+        let norm1 = scratch.normalized
+        rmsNormForward(y: norm1.pointer, rstd: a.rstd1.pointer, x: input.pointer, weight: w.attentionNorm.pointer,
                        rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
-        emit("attn_norm", l, a.norm1, n * c)
+        emit("attn_norm", l, norm1, n * c)
         let qOut = a.qProjected ?? a.q, kOut = a.kProjected ?? a.k
-        linearForward(l, .q, w.query, x: a.norm1, y: qOut, rows: n, activations: a, accumulate: false, training: training)
-        linearForward(l, .k, w.key, x: a.norm1, y: kOut, rows: n, activations: a, accumulate: false, training: training)
-        linearForward(l, .v, w.value, x: a.norm1, y: a.v, rows: n, activations: a, accumulate: false, training: training)
+        linearForward(l, .q, w.query, x: norm1, y: qOut, rows: n, activations: a, accumulate: false, training: training)
+        linearForward(l, .k, w.key, x: norm1, y: kOut, rows: n, activations: a, accumulate: false, training: training)
+        linearForward(l, .v, w.value, x: norm1, y: a.v, rows: n, activations: a, accumulate: false, training: training)
         if let qProjected = a.qProjected, let kProjected = a.kProjected, let qNorm = w.queryNorm, let kNorm = w.keyNorm,
             let qRstd = a.qRstd, let kRstd = a.kRstd
         {
@@ -421,17 +503,19 @@ public final class Transformer: @unchecked Sendable {
         a.mid.pointer.update(from: input.pointer, count: n * c)
         linearForward(l, .o, w.attentionOutput, x: a.attention, y: a.mid, rows: n, activations: a, accumulate: true,
                       training: training)
-        rmsNormForward(y: a.norm2.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: w.mlpNorm.pointer,
+        let norm2 = scratch.normalized
+        rmsNormForward(y: norm2.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: w.mlpNorm.pointer,
                        rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
-        emit("ffn_norm", l, a.norm2, n * c)
-        linearForward(l, .gate, w.gate, x: a.norm2, y: a.gate, rows: n, activations: a, accumulate: false,
+        emit("ffn_norm", l, norm2, n * c)
+        linearForward(l, .gate, w.gate, x: norm2, y: a.gate, rows: n, activations: a, accumulate: false,
                       training: training)
-        linearForward(l, .up, w.up, x: a.norm2, y: a.up, rows: n, activations: a, accumulate: false, training: training)
-        swiGLUForward(h: a.act.pointer, gate: a.gate.pointer, up: a.up.pointer, count: n * config.intermediateSize,
+        linearForward(l, .up, w.up, x: norm2, y: a.up, rows: n, activations: a, accumulate: false, training: training)
+        let act = scratch.activated
+        swiGLUForward(h: act.pointer, gate: a.gate.pointer, up: a.up.pointer, count: n * config.intermediateSize,
                       pool: pool)
         // output = mid + down(act)
         output.pointer.update(from: a.mid.pointer, count: n * c)
-        linearForward(l, .down, w.down, x: a.act, y: output, rows: n, activations: a, accumulate: true,
+        linearForward(l, .down, w.down, x: act, y: output, rows: n, activations: a, accumulate: true,
                       training: training)
         emit("l_out", l, output, n * c)
     }
@@ -442,21 +526,23 @@ public final class Transformer: @unchecked Sendable {
         activations a: LayerActivations, accumulate: Bool, training: Bool
     ) {
         let (input, output) = (linear.inFeatures, linear.outFeatures)
+        guard let scratch else { preconditionFailure("reserve allocates scratch") }
+        let weight = linear.floats(scratch: scratch.weight, pool: pool)
         if let bias = linear.bias, accumulate {
             for row in 0..<n {
                 let yr = y.pointer + row * output
                 for o in 0..<output { yr[o] += bias.pointer[o] }
             }
-            matmulForward(y: y.pointer, x: x.pointer, weight: linear.weight.pointer, bias: nil, rows: n,
+            matmulForward(y: y.pointer, x: x.pointer, weight: weight, bias: nil, rows: n,
                           inFeatures: input, outFeatures: output, accumulate: true)
         } else {
-            matmulForward(y: y.pointer, x: x.pointer, weight: linear.weight.pointer, bias: linear.bias?.pointer,
+            matmulForward(y: y.pointer, x: x.pointer, weight: weight, bias: linear.bias?.pointer,
                           rows: n, inFeatures: input, outFeatures: output, accumulate: accumulate)
         }
         guard let lora, let slot = lora.slot(layer: l, target: target), let t = a.loraHidden[target] else { return }
         let r = lora.config.rank
         var source = x.pointer
-        if training, lora.config.dropout > 0, let mask = a.dropoutMasks[target], let scratch {
+        if training, lora.config.dropout > 0, let mask = a.dropoutMasks[target] {
             fillDropoutMask(mask, count: n * input, layer: l, target: target)
             let dropped = scratch.dropped.pointer
             for i in 0..<(n * input) { dropped[i] = x.pointer[i] * mask.pointer[i] }
@@ -491,14 +577,18 @@ public final class Transformer: @unchecked Sendable {
         let c = config.hiddenSize, h = config.headCount, kvh = config.kvHeadCount, d = config.headDim
         let f = config.intermediateSize
         let dResidual = scratch.residual
-        // MLP: output = mid + down(swiglu(gate(norm2), up(norm2)))
-        linearBackward(l, .down, w.down, dy: dResidual, x: a.act, dx: scratch.act, rows: n, activations: a,
+        // MLP: output = mid + down(swiglu(gate(norm2), up(norm2))); recompute swiglu and norm2 first.
+        swiGLUForward(h: scratch.activated.pointer, gate: a.gate.pointer, up: a.up.pointer, count: n * f, pool: pool)
+        let norm = scratch.normalized
+        rmsNormForward(y: norm.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: w.mlpNorm.pointer,
+                       rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        linearBackward(l, .down, w.down, dy: dResidual, x: scratch.activated, dx: scratch.act, rows: n, activations: a,
                        accumulate: false)
         swiGLUBackward(dgate: scratch.gate.pointer, dup: scratch.up.pointer, dh: scratch.act.pointer,
                        gate: a.gate.pointer, up: a.up.pointer, count: n * f, pool: pool)
-        linearBackward(l, .gate, w.gate, dy: scratch.gate, x: a.norm2, dx: scratch.hidden, rows: n, activations: a,
+        linearBackward(l, .gate, w.gate, dy: scratch.gate, x: norm, dx: scratch.hidden, rows: n, activations: a,
                        accumulate: false)
-        linearBackward(l, .up, w.up, dy: scratch.up, x: a.norm2, dx: scratch.hidden, rows: n, activations: a,
+        linearBackward(l, .up, w.up, dy: scratch.up, x: norm, dx: scratch.hidden, rows: n, activations: a,
                        accumulate: true)
         rmsNormBackward(dx: dResidual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: a.mid.pointer,
                         weight: w.mlpNorm.pointer, rstd: a.rstd2.pointer, rows: n, channels: c, accumulate: true,
@@ -528,9 +618,11 @@ public final class Transformer: @unchecked Sendable {
         // Layer 0's input is the frozen embedding: no gradient needs to flow past its projections.
         let needInput = l > 0
         let dNorm1 = needInput ? scratch.hidden : nil
-        linearBackward(l, .q, w.query, dy: dq, x: a.norm1, dx: dNorm1, rows: n, activations: a, accumulate: false)
-        linearBackward(l, .k, w.key, dy: dk, x: a.norm1, dx: dNorm1, rows: n, activations: a, accumulate: true)
-        linearBackward(l, .v, w.value, dy: scratch.v, x: a.norm1, dx: dNorm1, rows: n, activations: a, accumulate: true)
+        rmsNormForward(y: norm.pointer, rstd: a.rstd1.pointer, x: residuals[l].pointer,
+                       weight: w.attentionNorm.pointer, rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        linearBackward(l, .q, w.query, dy: dq, x: norm, dx: dNorm1, rows: n, activations: a, accumulate: false)
+        linearBackward(l, .k, w.key, dy: dk, x: norm, dx: dNorm1, rows: n, activations: a, accumulate: true)
+        linearBackward(l, .v, w.value, dy: scratch.v, x: norm, dx: dNorm1, rows: n, activations: a, accumulate: true)
         if needInput {
             rmsNormBackward(dx: dResidual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: residuals[l].pointer,
                             weight: w.attentionNorm.pointer, rstd: a.rstd1.pointer, rows: n, channels: c,
@@ -544,14 +636,14 @@ public final class Transformer: @unchecked Sendable {
         rows n: Int, activations a: LayerActivations, accumulate: Bool
     ) {
         let (input, output) = (linear.inFeatures, linear.outFeatures)
+        guard let scratch else { preconditionFailure("reserve allocates scratch") }
         if let dx {
             matmulBackward(dx: dx.pointer, dWeight: nil, dBias: nil, dy: dy.pointer, x: x.pointer,
-                           weight: linear.weight.pointer, rows: n, inFeatures: input, outFeatures: output,
+                           weight: linear.floats(scratch: scratch.weight, pool: pool), rows: n, inFeatures: input,
+                           outFeatures: output,
                            accumulateInput: accumulate)
         }
-        guard let lora, let slot = lora.slot(layer: l, target: target), let t = a.loraHidden[target],
-            let scratch
-        else { return }
+        guard let lora, let slot = lora.slot(layer: l, target: target), let t = a.loraHidden[target] else { return }
         let r = lora.config.rank
         let s = lora.config.scale
         let parameters = lora.values.pointer

@@ -44,6 +44,14 @@ public struct ModelWeights: Sendable {
         throw ModelsError.missingTensor(path: path, tensor: name)
     }
 
+    /// Removes and returns the tensor with HF name `name`, so a consumer can move weights into its own buffers
+    /// without holding two copies of the model (the embedding stays while it also serves as a tied output head).
+    public mutating func take(_ name: String) throws -> WeightTensor {
+        let tensor = try self.tensor(name)
+        if !(tied && name == WeightNames.huggingFaceName(.tokenEmbedding)) { tensors[name] = nil }
+        return tensor
+    }
+
     /// The tensor playing `role` (in `layer` for per-layer roles).
     public func tensor(_ role: WeightRole, layer: Int? = nil) throws -> WeightTensor {
         try tensor(WeightNames.huggingFaceName(role, layer: layer))

@@ -92,18 +92,20 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "LoRA alpha.") var alpha: Float = 32
     @Option(help: "Measured steps (after one warm-up step).") var steps = 5
     @Flag(help: "Recompute activations in backward instead of keeping them.") var checkpointing = false
+    @Option(help: "How frozen projection weights are held: float32 or bfloat16 (half the memory).")
+    var weights: WeightStorage = .float32
 
     func run() throws {
         let url = try options.resolveURL()
         let threads = options.threadCount
         setBLASThreadCount(threads)
         let loadStart = Date()
-        let weights = try TransformerWeights(try ModelWeights.load(from: url))
+        let frozen = try TransformerWeights(try ModelWeights.load(from: url), storage: weights)
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        let config = weights.config
+        let config = frozen.config
         let lora = LoRAParameters(model: config, config: LoRAConfig(rank: rank, alpha: alpha))
         lora.initialize(seed: 0)
-        let model = Transformer(weights: weights, lora: lora, checkpointing: checkpointing, threads: threads,
+        let model = Transformer(weights: frozen, lora: lora, checkpointing: checkpointing, threads: threads,
                                 maxPosition: max(sequenceLength, 16))
         // Deterministic pseudo-text: every position is trained, as in a pre-training style batch.
         var generator = SplitMix64(seed: 42)
@@ -127,6 +129,7 @@ struct BenchTrain: ParsableCommand {
         let flops = trainingFLOPs(config: config, rank: rank, sequences: batchSize, length: sequenceLength)
         try options.emit([
             "model": url.lastPathComponent, "threads": threads, "batch": "\(batchSize) x \(sequenceLength)",
+            "weights": weights.rawValue, "checkpointing": checkpointing,
             "trainable_params": lora.count, "load_seconds": loadSeconds, "ms_per_step": seconds * 1000,
             "tokens_per_second": Double(tokens) / seconds, "gflops_per_second": flops / seconds / 1e9,
             "peak_rss_mb": Double(peakResidentBytes()) / 1_048_576,
@@ -259,3 +262,5 @@ func syntheticEnglish(bytes: Int, seed: UInt64) -> String {
     }
     return text
 }
+
+extension WeightStorage: ExpressibleByArgument {}

@@ -34,6 +34,11 @@ struct ParityCase {
 
     /// The base model with the script's sin weights: tensor k of the sorted HF names.
     func model(lora: LoRAParameters?) throws -> Transformer {
+        let weights = try TransformerWeights(modelWeights())
+        return Transformer(weights: weights, lora: lora, threads: 2, maxPosition: 64)
+    }
+
+    func modelWeights() throws -> ModelWeights {
         var tensors: [String: WeightTensor] = [:]
         let expected = WeightNames.expectedTensors(for: config).sorted { $0.huggingFaceName < $1.huggingFaceName }
         for (k, tensor) in expected.enumerated() {
@@ -46,8 +51,7 @@ struct ParityCase {
             }
             tensors[tensor.huggingFaceName] = WeightTensor(shape: tensor.shape, values: values)
         }
-        let weights = try TransformerWeights(ModelWeights(config: config, path: name, tensors: tensors))
-        return Transformer(weights: weights, lora: lora, threads: 2, maxPosition: 64)
+        return ModelWeights(config: config, path: name, tensors: tensors)
     }
 
     /// LoRA with the script's initial values, PEFT tensor k of the sorted names.
@@ -172,4 +176,66 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
         }
         #expect(results[0] == results[1])
     }
+}
+
+@Suite struct EngineMemoryTests {
+    @Test func bfloat16WeightsEqualFloat32WeightsRoundedToBFloat16() throws {
+        let fixture = try ParityCase("qwen2")
+        let batch = TokenBatch(sequences: fixture.sequences, labels: fixture.labels)
+        var results: [[Float]] = []
+        var bytes: [Int] = []
+        for storage in [WeightStorage.float32, .bfloat16] {
+            let lora = try fixture.lora()
+            var tensors: [String: WeightTensor] = [:]
+            let plain = try fixture.modelWeights()
+            for (name, tensor) in plain.tensors {
+                // Projections rounded to bfloat16 by hand; the bfloat16 model must see exactly these values.
+                let isProjection = name.hasSuffix("_proj.weight")
+                let values = isProjection && storage == .float32
+                    ? tensor.values.map { Float(bitPattern: UInt32(floatToBFloat16BitsForTest($0)) << 16) } : tensor.values
+                tensors[name] = WeightTensor(shape: tensor.shape, values: values)
+            }
+            let weights = try TransformerWeights(
+                ModelWeights(config: fixture.config, path: "qwen2", tensors: tensors), storage: storage)
+            let model = Transformer(weights: weights, lora: lora, threads: 2, maxPosition: 64)
+            model.run(batch, gradScale: 1 / Float(batch.targetCount))
+            results.append(lora.gradients.array)
+            bytes.append(weights.bytes)
+        }
+        #expect(results[0] == results[1])
+        #expect(Double(bytes[1]) < 0.6 * Double(bytes[0]), "bfloat16 holds \(bytes[1]) bytes, float32 \(bytes[0])")
+    }
+
+    @Test func noBufferHoldsTokensTimesVocabulary() throws {
+        // A tiny model with a large vocabulary: 512 tokens × 50,000 entries would be 25.6M floats.
+        let config = ModelConfig(
+            architecture: .llama, hiddenSize: 32, intermediateSize: 64, layerCount: 1, headCount: 2, kvHeadCount: 1,
+            headDim: 16, vocabSize: 50_000, rmsNormEps: 1e-5, ropeTheta: 10_000, ropeScaling: nil,
+            maxPositionEmbeddings: 512, tieWordEmbeddings: true, attentionBias: false, qkNorm: false, bosTokenId: nil,
+            eosTokenIds: [])
+        var tensors: [String: WeightTensor] = [:]
+        for (k, tensor) in WeightNames.expectedTensors(for: config).enumerated() {
+            let count = tensor.shape.reduce(1, *)
+            tensors[tensor.huggingFaceName] = WeightTensor(
+                shape: tensor.shape, values: (0..<count).map { Float(0.05 * sin(Double($0 * 7 + k))) })
+        }
+        let lora = LoRAParameters(model: config, config: LoRAConfig(rank: 2, alpha: 4))
+        lora.initialize(seed: 1)
+        let model = Transformer(
+            weights: try TransformerWeights(ModelWeights(config: config, path: "tiny", tensors: tensors)), lora: lora,
+            threads: 2, maxPosition: 512)
+        let tokens = (0..<512).map { Int32(($0 * 7919) % 50_000) }
+        let batch = TokenBatch(sequences: [tokens], labels: [Array(tokens.dropFirst()) + [-1]])
+        let totals = model.run(batch, gradScale: 1 / 511)
+        #expect(totals.targetCount == 511)
+        #expect(totals.lossSum.isFinite)
+        #expect(model.largestBufferFloats < 512 * 50_000 / 2)
+        #expect(model.largestBufferFloats <= 128 * 50_000 + 2 * 128 * 32)
+    }
+}
+
+/// bfloat16 rounding as Formats does it, restated so the test does not trust the code under test.
+func floatToBFloat16BitsForTest(_ f: Float) -> UInt16 {
+    let bits = f.bitPattern
+    return UInt16((bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
 }
