@@ -21,6 +21,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -31,7 +32,7 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["Formats"], swiftSettings: strict),
         .target(name: "ChatTemplates", swiftSettings: strict),
         .target(name: "Models", dependencies: ["Tensors", "Formats"], swiftSettings: strict),
-        .target(name: "Datasets", dependencies: ["Tokenizers", "ChatTemplates"], swiftSettings: strict),
+        .target(name: "Datasets", dependencies: ["Tokenizers", "ChatTemplates", "Formats"], swiftSettings: strict),
         .target(name: "Training", dependencies: ["Models", "Datasets"], swiftSettings: strict),
         .target(name: "ModelStores", dependencies: ["Formats"], swiftSettings: strict),
         .executableTarget(
@@ -39,6 +40,7 @@ let package = Package(
             dependencies: [
                 "Tensors", "Formats", "Tokenizers", "ChatTemplates", "Models", "Datasets", "Training",
                 "ModelStores", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
         // Logic tests: fast in a debug build.
@@ -48,6 +50,8 @@ let package = Package(
         .testTarget(name: "ModelStoresTests", dependencies: ["ModelStores", "Formats"], swiftSettings: strict),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], swiftSettings: strict),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates"], swiftSettings: strict),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tokenizers", "ChatTemplates"], swiftSettings: strict),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "Tensors"], swiftSettings: strict),
         .testTarget(name: "TailorCLITests", dependencies: ["Formats"], swiftSettings: strict),
         // Heavy numeric tests (dequantization of real tensors, engine parity): run in release by `make test`.
         .testTarget(

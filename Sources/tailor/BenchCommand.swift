@@ -61,7 +61,7 @@ struct BenchModelOptions: ParsableArguments {
         } else {
             for (key, value) in values {
                 let text = (value as? Double).map { formatDecimal($0, digits: $0 < 10 ? 3 : 1) } ?? "\(value)"
-                print("\(key.padding(toLength: 18, withPad: " ", startingAt: 0)) \(text)")
+                print("\(key.padding(toLength: max(24, key.count), withPad: " ", startingAt: 0)) \(text)")
             }
         }
     }

@@ -11,8 +11,16 @@ struct Tailor: AsyncParsableCommand {
               tailor models                                  list the models on this machine
               tailor models --dir ~/models                   also look in a folder of your own
               tailor inspect SmolLM2-135M-Instruct.Q4_1.gguf show a model's configuration and tensors
+              tailor tokenize --model M "Hello world"        tokens and ids of a text
+              tailor template --model M --messages chat.json render a conversation with the model's template
+              tailor data check data.jsonl --model M         validate a dataset, see what is trained
+              tailor train --model M --data data.jsonl       fine-tune a LoRA adapter
+              tailor bench train                             measure training speed
             """,
         version: "0.1.0",
-        subcommands: [ModelsCommand.self, InspectCommand.self, BenchCommand.self]
+        subcommands: [
+            ModelsCommand.self, InspectCommand.self, TokenizeCommand.self, TemplateCommand.self, DataCommand.self,
+            BenchCommand.self,
+        ]
     )
 }

@@ -1,0 +1,85 @@
+// Finding a model's chat template: a file given by the user, GGUF metadata, tokenizer_config.json, chat_template.jinja, or ChatML.
+import ChatTemplates
+import Formats
+import Foundation
+
+/// A chat template and where it came from.
+public struct ModelChatTemplate: Sendable {
+    public let template: ChatTemplate
+    /// Where it was found, for messages ("GGUF tokenizer.chat_template", "tokenizer_config.json", ...).
+    public let origin: String
+    /// True when the model has none and ChatML stands in; callers should warn.
+    public let isFallback: Bool
+}
+
+/// Finds the chat template `tailor data check` and `tailor train` render conversations with.
+public enum ChatTemplateLocator {
+    /// The template for `model` (a `.gguf` file or a Hugging Face folder), or `override` when given.
+    /// Lookup order: `override`; GGUF `tokenizer.chat_template`; `tokenizer_config.json` `chat_template` (a string, or a
+    /// list of `{name, template}` where `default` wins); `chat_template.jinja`; else ChatML with ``ModelChatTemplate/isFallback``.
+    public static func locate(model: URL, override: URL? = nil) throws -> ModelChatTemplate {
+        if let override {
+            let source: String
+            do {
+                source = try String(contentsOf: override, encoding: .utf8)
+            } catch {
+                throw DatasetsError.chatTemplate(path: override.path, reason: "cannot read it as UTF-8 text")
+            }
+            return ModelChatTemplate(template: try parse(source, path: override.path), origin: override.path, isFallback: false)
+        }
+        if let (source, origin) = try find(model: model) {
+            return ModelChatTemplate(template: try parse(source, path: origin), origin: origin, isFallback: false)
+        }
+        return ModelChatTemplate(template: ChatTemplate.chatML(), origin: "ChatML (the model has no chat template)", isFallback: true)
+    }
+
+    private static func parse(_ source: String, path: String) throws -> ChatTemplate {
+        do {
+            return try ChatTemplate(source: source)
+        } catch {
+            throw DatasetsError.chatTemplate(path: path, reason: "\(error)")
+        }
+    }
+
+    private static func find(model: URL) throws -> (String, String)? {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model.path, isDirectory: &isFolder) else {
+            throw DatasetsError.io(path: model.path, reason: "no such file or folder")
+        }
+        if !isFolder.boolValue {
+            if model.lastPathComponent == "tokenizer.json" || model.lastPathComponent == "tokenizer_config.json" {
+                return try find(model: model.deletingLastPathComponent())
+            }
+            let file: GGUFFile
+            do {
+                file = try GGUFFile(url: model)
+            } catch {
+                throw DatasetsError.io(path: model.path, reason: "\(error)")
+            }
+            guard let source = file.metadata["tokenizer.chat_template"]?.string, !source.isEmpty else { return nil }
+            return (source, "\(model.lastPathComponent) (GGUF tokenizer.chat_template)")
+        }
+        let config = model.appendingPathComponent("tokenizer_config.json")
+        if let data = try? Data(contentsOf: config),
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        {
+            if let source = json["chat_template"] as? String, !source.isEmpty {
+                return (source, config.path)
+            }
+            if let list = json["chat_template"] as? [[String: Any]] {
+                let named = list.compactMap { entry -> (String, String)? in
+                    guard let name = entry["name"] as? String, let template = entry["template"] as? String else { return nil }
+                    return (name, template)
+                }
+                if let chosen = named.first(where: { $0.0 == "default" }) ?? named.first {
+                    return (chosen.1, "\(config.path) (template '\(chosen.0)')")
+                }
+            }
+        }
+        let jinja = model.appendingPathComponent("chat_template.jinja")
+        if let source = try? String(contentsOf: jinja, encoding: .utf8), !source.isEmpty {
+            return (source, jinja.path)
+        }
+        return nil
+    }
+}
