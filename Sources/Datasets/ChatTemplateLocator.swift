@@ -15,9 +15,11 @@ public struct ModelChatTemplate: Sendable {
 /// Finds the chat template `tailor data check` and `tailor train` render conversations with.
 public enum ChatTemplateLocator {
     /// The template for `model` (a `.gguf` file or a Hugging Face folder), or `override` when given.
-    /// Lookup order: `override`; GGUF `tokenizer.chat_template`; `tokenizer_config.json` `chat_template` (a string, or a
-    /// list of `{name, template}` where `default` wins); `chat_template.jinja`; else ChatML with ``ModelChatTemplate/isFallback``.
-    public static func locate(model: URL, override: URL? = nil) throws -> ModelChatTemplate {
+    /// Lookup order: `override`; GGUF `tokenizer.chat_template` (`.tool_use` when `wantsTools` and present);
+    /// `chat_template.jinja` (which transformers lets override the config); `tokenizer_config.json` `chat_template`
+    /// (a string, or a list of `{name, template}`: `tool_use` when `wantsTools` and present, else `default`, as
+    /// transformers picks); else ChatML with ``ModelChatTemplate/isFallback``.
+    public static func locate(model: URL, override: URL? = nil, wantsTools: Bool = false) throws -> ModelChatTemplate {
         if let override {
             let source: String
             do {
@@ -27,7 +29,7 @@ public enum ChatTemplateLocator {
             }
             return ModelChatTemplate(template: try parse(source, path: override.path), origin: override.path, isFallback: false)
         }
-        if let (source, origin) = try find(model: model) {
+        if let (source, origin) = try find(model: model, wantsTools: wantsTools) {
             return ModelChatTemplate(template: try parse(source, path: origin), origin: origin, isFallback: false)
         }
         return ModelChatTemplate(template: ChatTemplate.chatML(), origin: "ChatML (the model has no chat template)", isFallback: true)
@@ -41,14 +43,14 @@ public enum ChatTemplateLocator {
         }
     }
 
-    private static func find(model: URL) throws -> (String, String)? {
+    private static func find(model: URL, wantsTools: Bool) throws -> (String, String)? {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model.path, isDirectory: &isFolder) else {
             throw DatasetsError.io(path: model.path, reason: "no such file or folder")
         }
         if !isFolder.boolValue {
             if model.lastPathComponent == "tokenizer.json" || model.lastPathComponent == "tokenizer_config.json" {
-                return try find(model: model.deletingLastPathComponent())
+                return try find(model: model.deletingLastPathComponent(), wantsTools: wantsTools)
             }
             let file: GGUFFile
             do {
@@ -56,8 +58,15 @@ public enum ChatTemplateLocator {
             } catch {
                 throw DatasetsError.io(path: model.path, reason: "\(error)")
             }
+            if wantsTools, let source = file.metadata["tokenizer.chat_template.tool_use"]?.string, !source.isEmpty {
+                return (source, "\(model.lastPathComponent) (GGUF tokenizer.chat_template.tool_use)")
+            }
             guard let source = file.metadata["tokenizer.chat_template"]?.string, !source.isEmpty else { return nil }
             return (source, "\(model.lastPathComponent) (GGUF tokenizer.chat_template)")
+        }
+        let jinja = model.appendingPathComponent("chat_template.jinja")
+        if let source = try? String(contentsOf: jinja, encoding: .utf8), !source.isEmpty {
+            return (source, jinja.path)
         }
         let config = model.appendingPathComponent("tokenizer_config.json")
         if let data = try? Data(contentsOf: config),
@@ -71,14 +80,15 @@ public enum ChatTemplateLocator {
                     guard let name = entry["name"] as? String, let template = entry["template"] as? String else { return nil }
                     return (name, template)
                 }
-                if let chosen = named.first(where: { $0.0 == "default" }) ?? named.first {
-                    return (chosen.1, "\(config.path) (template '\(chosen.0)')")
+                let toolUse = wantsTools ? named.first(where: { $0.0 == "tool_use" }) : nil
+                guard let chosen = toolUse ?? named.first(where: { $0.0 == "default" }) else {
+                    throw DatasetsError.chatTemplate(
+                        path: config.path,
+                        reason: "has named chat templates (\(named.map(\.0).joined(separator: ", "))) but none called"
+                            + " 'default'; pass the one to use with --chat-template FILE")
                 }
+                return (chosen.1, "\(config.path) (template '\(chosen.0)')")
             }
-        }
-        let jinja = model.appendingPathComponent("chat_template.jinja")
-        if let source = try? String(contentsOf: jinja, encoding: .utf8), !source.isEmpty {
-            return (source, jinja.path)
         }
         return nil
     }

@@ -20,7 +20,7 @@ struct Tailor: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ModelsCommand.self, InspectCommand.self, TokenizeCommand.self, TemplateCommand.self, DataCommand.self,
-            BenchCommand.self,
+            TrainCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -87,7 +87,8 @@ struct TemplateCommand: ParsableCommand {
                 // The template can still be shown; only the special-token names are unknown.
                 notes.append("warning: bos_token and eos_token are empty strings: \(error)")
             }
-            template = try ChatTemplateLocator.locate(model: url, override: chatTemplate.map { URL(fileURLWithPath: $0) })
+            template = try ChatTemplateLocator.locate(
+                model: url, override: chatTemplate.map { URL(fileURLWithPath: $0) }, wantsTools: !(toolList ?? []).isEmpty)
             if template.isFallback {
                 notes.append("warning: \(url.path) has no chat template; rendered with ChatML, "
                     + "which may not be what the model was trained on")

@@ -1,0 +1,40 @@
+// The errors of the training loop; each says what happened, where, and what to do next.
+import Foundation
+
+/// Why training stopped or could not start.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// A setting is out of range or settings contradict each other.
+    case invalidParameter(name: String, value: String, expected: String)
+    /// No training example has a single target token.
+    case noTrainingData(reason: String)
+    /// The loss or the gradient became NaN or infinite; nothing of that step was applied.
+    case nonFinite(step: Int, what: String, lastGoodCheckpoint: String?)
+    /// Stopped on request (Ctrl-C, SIGTERM) after saving a checkpoint.
+    case interrupted(step: Int, runFolder: String)
+    /// A checkpoint or run folder is missing, incomplete, or belongs to other data or settings.
+    case checkpoint(path: String, reason: String)
+    /// Writing run files failed.
+    case io(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalidParameter(let name, let value, let expected):
+            return "invalid \(name) \(value): expected \(expected)"
+        case .noTrainingData(let reason):
+            return "nothing to train on: \(reason)"
+        case .nonFinite(let step, let what, let lastGood):
+            let kept = lastGood.map { "the last good state is saved in \($0)" } ?? "no update was applied"
+            return
+                "step \(step): the \(what) became NaN or infinite, so training stopped and \(kept). Likely causes: "
+                + "a learning rate too high (try half), no gradient clipping (keep --max-grad-norm 1), "
+                + "or a model whose weights overflow in Float32 activations"
+        case .interrupted(let step, let runFolder):
+            return
+                "stopped at step \(step) with a checkpoint saved; continue with: tailor train --resume \(runFolder)"
+        case .checkpoint(let path, let reason):
+            return "\(path): \(reason)"
+        case .io(let path, let reason):
+            return "\(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,64 @@
+// What the loop reports while it runs; the CLI renders these (the library never prints).
+import Foundation
+
+/// The shape of a run, reported before the first step.
+public struct RunOutline: Sendable, Equatable {
+    public var totalSteps: Int
+    /// The step the run continues after (0 for a fresh run).
+    public var startStep: Int
+    public var epochs: Int
+    public var trainExamples: Int
+    public var validationExamples: Int
+    /// Tokens and target tokens in one pass over the training examples.
+    public var trainTokens: Int
+    public var trainTargets: Int
+    public var warmupSteps: Int
+    public var evalEvery: Int
+    public var saveEvery: Int
+}
+
+/// One optimizer step's figures.
+public struct StepReport: Sendable, Equatable {
+    public var step: Int
+    public var totalSteps: Int
+    /// Fractional epoch reached at the end of this step (1.5 = half-way through the second pass).
+    public var epoch: Double
+    /// Mean cross-entropy over the step's target tokens.
+    public var loss: Double
+    public var learningRate: Float
+    /// Global gradient norm before clipping.
+    public var gradNorm: Double
+    public var tokens: Int
+    /// Tokens per second of optimizer steps in this session (evaluation and checkpoint time left out).
+    public var tokensPerSecond: Double
+    /// Seconds left at the pace of this session so far.
+    public var etaSeconds: Double
+}
+
+/// How a run ended.
+public struct TrainingSummary: Sendable, Equatable {
+    public var steps: Int
+    public var totalSteps: Int
+    public var finalLoss: Double?
+    public var bestValidationLoss: Double?
+    public var bestStep: Int?
+    public var firstValidationLoss: Double?
+    public var stoppedEarly: Bool
+    /// The folder holding the adapter files.
+    public var adapterFolder: URL
+    /// True when the adapter written is the best by validation loss rather than the last.
+    public var adapterIsBest: Bool
+    public var seconds: Double
+    public var tokensPerSecond: Double
+}
+
+/// Reports from `Trainer.run`.
+public enum TrainingEvent: Sendable {
+    case started(RunOutline)
+    case step(StepReport)
+    case evaluation(step: Int, loss: Double, isBest: Bool)
+    case checkpointSaved(step: Int, folder: URL)
+    case stoppedEarly(step: Int, bestStep: Int, bestLoss: Double)
+    case nonFinite(step: Int, what: String)
+    case finished(TrainingSummary)
+}
