@@ -22,7 +22,9 @@ public final class FloatBuffer: @unchecked Sendable {
     /// Allocates a copy of `values`.
     public convenience init(_ values: [Float]) {
         self.init(count: values.count)
-        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+        values.withUnsafeBufferPointer { source in
+            if let base = source.baseAddress { pointer.update(from: base, count: values.count) }
+        }
     }
 
     deinit { pointer.deallocate() }
