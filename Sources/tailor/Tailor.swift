@@ -15,12 +15,16 @@ struct Tailor: AsyncParsableCommand {
               tailor template --model M --messages chat.json render a conversation with the model's template
               tailor data check data.jsonl --model M         validate a dataset, see what is trained
               tailor train --model M --data data.jsonl       fine-tune a LoRA adapter
+              tailor chat --adapter runs/X --compare         talk to the base and the tuned model
+              tailor generate --model M --prompt "..."       one answer (--json for ids and speed)
+              tailor eval --adapter runs/X --data test.jsonl loss, perplexity, accuracy: base vs tuned
               tailor bench train                             measure training speed
             """,
         version: "0.1.0",
         subcommands: [
             ModelsCommand.self, InspectCommand.self, TokenizeCommand.self, TemplateCommand.self, DataCommand.self,
-            TrainCommand.self, BenchCommand.self,
+            TrainCommand.self, ChatCommand.self, GenerateCommand.self, EvalCommand.self, ExportCommand.self,
+            BenchCommand.self,
         ]
     )
 }

@@ -1,0 +1,92 @@
+import Formats
+// Writes a trained LoRA adapter as a GGUF LoRA adapter, the file llama.cpp's `--lora` and Ollama's `ADAPTER` load.
+//
+// What llama.cpp's loader (`src/llama-adapter.cpp`) checks, and what `convert_lora_to_gguf.py` writes (DESIGN.md §4 traps 1, 2, 10):
+//   general.type = "adapter", adapter.type = "lora", general.architecture = the base GGUF's architecture,
+//   adapter.lora.alpha (f32): llama.cpp scales by alpha / r, where r = ne[0] of lora_b.
+//   <base tensor name>.lora_a   PEFT lora_A [r, in]  unchanged, GGUF ne = [in, r]
+//   <base tensor name>.lora_b   PEFT lora_B [out, r] unchanged, GGUF ne = [r, out]
+//   For architectures whose GGUF permutes q/k rows (llama), lora_B of q and k gets the same row permutation,
+//   because B's rows are the output rows of the projection (the converter's `LoraTorchTensor.permute` does this).
+import Foundation
+
+/// Converts LoRA parameters to the GGUF adapter format.
+public enum AdapterExport {
+    /// The `general.architecture` llama.cpp gives a model of `architecture`.
+    ///
+    /// Mistral checkpoints go through llama.cpp's llama converter, so their GGUFs say `llama`.
+    public static func ggufArchitectureName(_ architecture: Architecture) -> String {
+        switch architecture {
+        case .llama, .mistral: return "llama"
+        case .qwen2: return "qwen2"
+        case .qwen3: return "qwen3"
+        }
+    }
+
+    /// The `adapter.lora.alpha` that makes llama.cpp's scale alpha/r equal Tailor's scale:
+    /// `alpha` itself, or alpha·√r for rsLoRA (whose scale alpha/√r llama.cpp cannot express otherwise).
+    public static func ggufAlpha(_ config: LoRAConfig) -> Float {
+        config.useRSLoRA ? config.alpha * Float(config.rank).squareRoot() : config.alpha
+    }
+
+    /// The base-model weight role a LoRA target adapts.
+    public static func role(of target: LoRATarget) -> WeightRole {
+        switch target {
+        case .q: return .query
+        case .k: return .key
+        case .v: return .value
+        case .o: return .attentionOutput
+        case .gate: return .gate
+        case .up: return .up
+        case .down: return .down
+        }
+    }
+
+    /// Builds the GGUF adapter for `lora`, trained on a base model with `model`.
+    ///
+    /// `architecture` is the base GGUF's `general.architecture` when the base is a GGUF (llama.cpp refuses a
+    /// mismatch); nil derives it from `model`. `name` becomes `general.name`.
+    public static func ggufAdapter(
+        lora: LoRAParameters, model: ModelConfig, architecture: String? = nil, name: String? = nil
+    ) throws -> GGUFWriter {
+        var writer = GGUFWriter()
+        writer.set("general.architecture", .string(architecture ?? ggufArchitectureName(model.architecture)))
+        writer.set("general.type", .string("adapter"))
+        if let name { writer.set("general.name", .string(name)) }
+        writer.set("adapter.type", .string("lora"))
+        writer.set("adapter.lora.alpha", .float32(ggufAlpha(lora.config)))
+        let r = lora.config.rank
+        let permute = model.architecture.ggufPermutesQueryKey
+        let flat = lora.values.array
+        for slot in lora.slots {
+            let base = WeightNames.ggufName(role(of: slot.target), layer: slot.layer)
+            let a = Array(flat[slot.offsetA..<(slot.offsetA + r * slot.inFeatures)])
+            var b = Array(flat[slot.offsetB..<(slot.offsetB + slot.outFeatures * r)])
+            if permute, let heads = permutedHeads(slot.target, model: model) {
+                b = QueryKeyPermutation.huggingFaceToGGUF(b, rows: slot.outFeatures, columns: r, heads: heads)
+            }
+            try convertingFormatErrors {
+                try writer.addTensor(name: base + ".lora_a", shape: [r, slot.inFeatures], floats: a, as: .f32)
+                try writer.addTensor(name: base + ".lora_b", shape: [slot.outFeatures, r], floats: b, as: .f32)
+            }
+        }
+        return writer
+    }
+
+    /// Writes `ggufAdapter(...)` to `url` atomically.
+    public static func writeGGUFAdapter(
+        lora: LoRAParameters, model: ModelConfig, architecture: String? = nil, name: String? = nil, to url: URL
+    ) throws {
+        let writer = try ggufAdapter(lora: lora, model: model, architecture: architecture, name: name)
+        try convertingFormatErrors { try writer.write(to: url) }
+    }
+
+    /// The head count whose rows llama.cpp interleaves for a target's output rows, nil when not permuted.
+    static func permutedHeads(_ target: LoRATarget, model: ModelConfig) -> Int? {
+        switch target {
+        case .q: return model.headCount
+        case .k: return model.kvHeadCount
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import Formats
+// A base model with its LoRA adapter folded in (W' = W + s·B·A), written as a Hugging Face folder or as a GGUF.
+//
+// Merging happens in Float32 on HF-layout weights; only the stored copy is rounded (bf16/f16/q8_0). A GGUF of a
+// llama-family model gets its q/k rows permuted back to GGUF order (DESIGN.md §4 trap 1), and tied models keep
+// no separate output head (trap 3).
+import Foundation
+
+/// Folds LoRA into base weights and writes the result.
+public enum MergedModel {
+    /// `weights` with every adapted projection replaced by W + s·B·A (s = `lora.config.scale`), computed in Float32.
+    public static func merge(_ weights: ModelWeights, lora: LoRAParameters) throws -> ModelWeights {
+        var tensors = weights.tensors
+        let r = lora.config.rank
+        let scale = lora.config.scale
+        for slot in lora.slots {
+            let name = WeightNames.huggingFaceName(AdapterExport.role(of: slot.target), layer: slot.layer)
+            guard var tensor = tensors[name] else {
+                throw ModelsError.missingTensor(path: weights.path, tensor: name)
+            }
+            guard tensor.shape == [slot.outFeatures, slot.inFeatures] else {
+                throw ModelsError.shapeMismatch(
+                    path: weights.path, tensor: name, expected: [slot.outFeatures, slot.inFeatures],
+                    found: tensor.shape)
+            }
+            let columns = slot.inFeatures
+            let a = lora.values.pointer + slot.offsetA
+            let b = lora.values.pointer + slot.offsetB
+            tensor.values.withUnsafeMutableBufferPointer { w in
+                for row in 0..<slot.outFeatures {
+                    let out = w.baseAddress! + row * columns
+                    for k in 0..<r {
+                        let factor = scale * b[row * r + k]
+                        if factor == 0 { continue }
+                        let aRow = a + k * columns
+                        for column in 0..<columns { out[column] += factor * aRow[column] }
+                    }
+                }
+            }
+            tensors[name] = tensor
+        }
+        return ModelWeights(config: weights.config, path: weights.path, tensors: tensors)
+    }
+
+    // MARK: Hugging Face folder
+
+    /// The transformers class name for an architecture (`architectures` in config.json).
+    static func causalLMClass(_ architecture: Architecture) -> String {
+        switch architecture {
+        case .llama: return "LlamaForCausalLM"
+        case .mistral: return "MistralForCausalLM"
+        case .qwen2: return "Qwen2ForCausalLM"
+        case .qwen3: return "Qwen3ForCausalLM"
+        }
+    }
+
+    /// A transformers `config.json` describing `config`, with `torch_dtype` = `dtype` ("bfloat16", "float16", "float32").
+    ///
+    /// Throws for RoPE scaling given only as GGUF per-frequency factors, which config.json cannot express.
+    public static func huggingFaceConfigJSON(_ config: ModelConfig, dtype: String) throws -> Data {
+        var object: [String: Any] = [
+            "architectures": [causalLMClass(config.architecture)],
+            "model_type": config.architecture.rawValue,
+            "hidden_size": config.hiddenSize,
+            "intermediate_size": config.intermediateSize,
+            "num_hidden_layers": config.layerCount,
+            "num_attention_heads": config.headCount,
+            "num_key_value_heads": config.kvHeadCount,
+            "head_dim": config.headDim,
+            "vocab_size": config.vocabSize,
+            "rms_norm_eps": Double(config.rmsNormEps),
+            "rope_theta": Double(config.ropeTheta),
+            "max_position_embeddings": config.maxPositionEmbeddings,
+            "tie_word_embeddings": config.tieWordEmbeddings,
+            "hidden_act": "silu",
+            "torch_dtype": dtype,
+            "use_cache": true,
+        ]
+        switch config.architecture {
+        case .llama:
+            object["attention_bias"] = config.attentionBias
+            object["mlp_bias"] = false
+        case .qwen3:
+            object["attention_bias"] = config.attentionBias
+        case .mistral, .qwen2:
+            break
+        }
+        if let bos = config.bosTokenId { object["bos_token_id"] = bos }
+        switch config.eosTokenIds.count {
+        case 0: break
+        case 1: object["eos_token_id"] = config.eosTokenIds[0]
+        default: object["eos_token_id"] = config.eosTokenIds
+        }
+        switch config.ropeScaling {
+        case nil:
+            object["rope_scaling"] = NSNull()
+        case .linear(let factor):
+            object["rope_scaling"] = ["rope_type": "linear", "factor": Double(factor)]
+        case .llama3(let factor, let low, let high, let original):
+            object["rope_scaling"] = [
+                "rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low),
+                "high_freq_factor": Double(high), "original_max_position_embeddings": original,
+            ]
+        case .frequencyFactors:
+            throw ModelsError.invalidValue(
+                path: "config.json", key: "rope_scaling", found: "GGUF per-frequency factors (rope_freqs.weight)",
+                expected: "llama3 or linear parameters; export this model with --to gguf instead")
+        }
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    /// Writes every tensor of `weights` under its HF name into one safetensors file, stored as `dtype`
+    /// (F32, F16 or BF16). A tied model gets no `lm_head.weight`.
+    public static func writeSafetensors(
+        _ weights: ModelWeights, dtype: SafetensorsDType, to url: URL
+    ) throws {
+        var writer = SafetensorsWriter(metadata: ["format": "pt"])
+        for expected in WeightNames.expectedTensors(for: weights.config) {
+            let tensor = try weights.tensor(expected.huggingFaceName)
+            writer.add(name: expected.huggingFaceName, shape: tensor.shape, floats: tensor.values, as: dtype)
+        }
+        try convertingFormatErrors { try writer.write(to: url) }
+    }
+
+    // MARK: GGUF
+
+    /// How matrices are stored in a merged GGUF; vectors (norms, biases) always stay F32, as llama.cpp's converter keeps them.
+    public enum GGUFStorage: String, Sendable, CaseIterable {
+        case f32, f16, q8_0
+
+        var encoding: GGUFWriter.Encoding {
+            switch self {
+            case .f32: return .f32
+            case .f16: return .f16
+            case .q8_0: return .q8_0
+            }
+        }
+
+        /// llama.cpp's `general.file_type` (LLAMA_FTYPE_ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q8_0 = 7).
+        var fileType: UInt32 {
+            switch self {
+            case .f32: return 0
+            case .f16: return 1
+            case .q8_0: return 7
+            }
+        }
+    }
+
+    /// A GGUF of `weights`, with all of `base`'s metadata (architecture hyper-parameters, `tokenizer.*`, chat
+    /// template) except `general.file_type`, and the base tensors that are not weights of the table
+    /// (such as `rope_freqs.weight`) copied byte for byte.
+    public static func ggufWriter(
+        _ weights: ModelWeights, base: GGUFFile, storage: GGUFStorage
+    ) throws -> GGUFWriter {
+        var writer = GGUFWriter()
+        for key in base.metadataKeys {
+            // The writer records its own alignment; the file type changes with the storage.
+            if key == "general.alignment" || key == "general.file_type" { continue }
+            if let value = base.metadata[key] { writer.set(key, value) }
+        }
+        writer.set("general.file_type", .uint32(storage.fileType))
+        let config = weights.config
+        let expected = WeightNames.expectedTensors(for: config)
+        let known = Set(expected.map(\.ggufName))
+        for entry in expected {
+            var values = try weights.tensor(entry.huggingFaceName).values
+            if config.architecture.ggufPermutesQueryKey, let heads = permutedHeads(entry.role, config: config) {
+                values = QueryKeyPermutation.huggingFaceToGGUF(
+                    values, rows: entry.shape[0], columns: entry.shape.count == 2 ? entry.shape[1] : 1,
+                    heads: heads)
+            }
+            let encoding: GGUFWriter.Encoding = entry.shape.count == 1 ? .f32 : storage.encoding
+            try convertingFormatErrors {
+                try writer.addTensor(name: entry.ggufName, shape: entry.shape, floats: values, as: encoding)
+            }
+        }
+        for info in base.tensors where !known.contains(info.name) {
+            let bytes = [UInt8](base.rawBytes(of: info))
+            try convertingFormatErrors {
+                try writer.addTensor(name: info.name, shape: info.shape, type: info.type, bytes: bytes)
+            }
+        }
+        return writer
+    }
+
+    private static func permutedHeads(_ role: WeightRole, config: ModelConfig) -> Int? {
+        switch role {
+        case .query, .queryBias: return config.headCount
+        case .key, .keyBias: return config.kvHeadCount
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,84 @@
+// Ollama Modelfile text: FROM, ADAPTER, a Go-template TEMPLATE for the model's chat family, stop tokens and SYSTEM.
+import Foundation
+
+/// The chat-template families Tailor can restate in Ollama's Go-template syntax.
+enum ChatFamily: String, CaseIterable {
+    case chatML = "ChatML"
+    case llama3 = "Llama 3"
+    case mistral = "Mistral"
+
+    /// Recognises a family from the marker tokens in a Jinja chat template's source; nil when none matches.
+    static func detect(jinja source: String) -> ChatFamily? {
+        if source.contains("<|im_start|>") { return .chatML }
+        if source.contains("<|start_header_id|>") && source.contains("<|eot_id|>") { return .llama3 }
+        if source.contains("[INST]") { return .mistral }
+        return nil
+    }
+
+    /// Ollama's legacy template form (`.System`, `.Prompt`, `.Response`), which Ollama applies turn by turn.
+    var goTemplate: String {
+        switch self {
+        case .chatML:
+            return """
+                {{ if .System }}<|im_start|>system
+                {{ .System }}<|im_end|>
+                {{ end }}{{ if .Prompt }}<|im_start|>user
+                {{ .Prompt }}<|im_end|>
+                {{ end }}<|im_start|>assistant
+                {{ .Response }}<|im_end|>
+
+                """
+        case .llama3:
+            return """
+                {{ if .System }}<|start_header_id|>system<|end_header_id|>
+
+                {{ .System }}<|eot_id|>{{ end }}{{ if .Prompt }}<|start_header_id|>user<|end_header_id|>
+
+                {{ .Prompt }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>
+
+                {{ .Response }}<|eot_id|>
+                """
+        case .mistral:
+            return "[INST] {{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }} [/INST]{{ .Response }}</s>"
+        }
+    }
+
+    /// Strings that end the assistant's turn (and the start of a next turn, so a model that skips its
+    /// end-of-turn token still stops).
+    var stopSequences: [String] {
+        switch self {
+        case .chatML: return ["<|im_start|>", "<|im_end|>"]
+        case .llama3: return ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+        case .mistral: return ["[INST]", "[/INST]", "</s>"]
+        }
+    }
+}
+
+/// The contents of one Modelfile.
+struct Modelfile: Equatable {
+    /// Path of the base (or merged) model: a GGUF file or a safetensors folder.
+    var from: String
+    /// Path of a GGUF LoRA adapter, nil for a merged model.
+    var adapter: String?
+    /// The chat family; nil leaves TEMPLATE out so Ollama uses the one in the GGUF.
+    var family: ChatFamily?
+    /// A system prompt the training data used, if any.
+    var system: String?
+
+    /// The Modelfile text.
+    var text: String {
+        var lines = ["# Written by tailor export. Create the model with: ollama create NAME -f Modelfile"]
+        lines.append("FROM \(from)")
+        if let adapter { lines.append("ADAPTER \(adapter)") }
+        if let family {
+            lines.append("TEMPLATE \"\"\"\(family.goTemplate)\"\"\"")
+            for stop in family.stopSequences { lines.append("PARAMETER stop \(quoted(stop))") }
+        }
+        if let system { lines.append("SYSTEM \"\"\"\(system.replacingOccurrences(of: "\"\"\"", with: "\" \" \""))\"\"\"") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func quoted(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}
