@@ -98,9 +98,7 @@ struct DataCheckCommand: ParsableCommand {
                 totalTokens: report.totalTokens, trainedTokens: report.trainedTokens, trainedShare: report.trainedShare,
                 lengths: report.lengths, endOfTurnAppended: report.endOfTurnAppended, missingEndOfTurn: report.missingEndOfTurn,
                 preview: try previews(dataset, renderer: renderer, tokenized: tokenized, color: false))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            print(try encodeJSON(summary, pretty: true))
         } else {
             let color = isatty(STDOUT_FILENO) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
             print(try text(dataset, located: located, report: report, renderer: renderer, tokenized: tokenized, color: color))

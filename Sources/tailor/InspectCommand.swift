@@ -35,9 +35,7 @@ struct InspectCommand: ParsableCommand {
         }
         let inspection = try ModelInspection(url: url)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(InspectionReport(inspection, model: local)), as: UTF8.self))
+            print(try encodeJSON(InspectionReport(inspection, model: local), pretty: true))
             return
         }
         print(render(inspection, model: local))

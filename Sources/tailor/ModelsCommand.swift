@@ -26,9 +26,7 @@ struct ModelsCommand: ParsableCommand {
         let found = ModelDiscovery(paths: discovery.searchPaths()).discover()
         let rows = found.models.map(ModelRow.init)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            print(try encodeJSON(rows, pretty: true))
         } else if rows.isEmpty {
             print("No models found. Pass a folder with --dir, or see `tailor models --help` for where Tailor looks.")
         } else {

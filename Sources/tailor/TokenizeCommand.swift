@@ -309,10 +309,10 @@ func writeStandardOutput(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
 }
 
-/// Compact, key-sorted JSON without escaped slashes.
-func encodeJSON<T: Encodable>(_ value: T) throws -> String {
+/// Key-sorted JSON without escaped slashes; compact unless `pretty`.
+func encodeJSON<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
