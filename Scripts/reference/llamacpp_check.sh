@@ -17,6 +17,7 @@
 # Usage: Scripts/reference/llamacpp_check.sh RUN [PROMPT] [TOKENS]
 #   RUN     a run folder from `tailor train` whose base model is a GGUF (config.json "modelPath")
 #   TAILOR  environment: the tailor binary (default .build/release/tailor)
+#   MERGED=1 also exports the merged GGUF (tailor export RUN --to gguf) and runs it in llama.cpp without --lora
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -47,12 +48,12 @@ adapter="$work/adapter.gguf"
 # llama.cpp: greedy, raw text completion (no conversation mode), prompt not echoed.
 llama() {
     "$bin" -m "$base" "$@" -p "$prompt" -n "$tokens" --temp 0 --top-k 1 -no-cnv --no-display-prompt \
-        --seed 1 -t 2 2>/dev/null
+        --seed 1 -t 2 2>/dev/null | sed -e 's/ \[end of text\]$//' -e '/^$/d'
 }
 # Tailor: greedy, raw prompt (no chat template).
 tailor_text() {
     "$tailor" generate --model "$base" "$@" --raw --prompt "$prompt" --max-tokens "$tokens" --temperature 0 \
-        --min-tokens "$tokens" --threads 2
+        --threads 2 2>/dev/null
 }
 common_prefix() { python3 -c 'import os,sys; a,b=sys.argv[1],sys.argv[2]; print(len(os.path.commonprefix([a,b])), "of", max(len(a),len(b)), "characters")' "$1" "$2"; }
 
@@ -65,4 +66,12 @@ echo "== base + adapter"
 l_tuned="$(llama --lora "$adapter")"; t_tuned="$(tailor_text --adapter "$run")"
 printf 'llama.cpp: %s\ntailor:    %s\n' "$l_tuned" "$t_tuned"
 echo "shared prefix: $(common_prefix "$l_tuned" "$t_tuned")"
+if [ -n "${MERGED:-}" ]; then
+    echo "== merged GGUF (tailor export RUN --to gguf), no --lora"
+    "$tailor" export "$run" --to gguf --output "$work/merged.gguf" >/dev/null
+    l_merged="$("$bin" -m "$work/merged.gguf" -p "$prompt" -n "$tokens" --temp 0 --top-k 1 -no-cnv --no-display-prompt \
+        --seed 1 -t 2 2>/dev/null | sed -e 's/ \[end of text\]$//' -e '/^$/d')"
+    printf 'llama.cpp: %s\ntailor:    %s\n' "$l_merged" "$t_tuned"
+    echo "shared prefix: $(common_prefix "$l_merged" "$t_tuned")"
+fi
 [ "$l_tuned" != "$l_base" ] || echo "warning: the adapter did not change llama.cpp's output; train longer or use a stronger adapter"
