@@ -43,19 +43,21 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
+        // Paths to fixtures and fetched assets, shared by every test target.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         // Logic tests: fast in a debug build.
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: strict),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats"], swiftSettings: strict),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats"], swiftSettings: strict),
-        .testTarget(name: "ModelStoresTests", dependencies: ["ModelStores", "Formats"], swiftSettings: strict),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats"], swiftSettings: strict),
-        .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates"], swiftSettings: strict),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tokenizers", "ChatTemplates"], swiftSettings: strict),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "Tensors"], swiftSettings: strict),
-        .testTarget(name: "TailorCLITests", dependencies: ["Formats"], swiftSettings: strict),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ModelStoresTests", dependencies: ["ModelStores", "Formats", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tokenizers", "ChatTemplates", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "Tensors", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TailorCLITests", dependencies: ["Formats", "TestSupport"], swiftSettings: strict),
         // Heavy numeric tests (dequantization of real tensors, engine parity): run in release by `make test`.
         .testTarget(
-            name: "NumericTests", dependencies: ["Formats", "Models", "Tensors"], swiftSettings: strict),
+            name: "NumericTests", dependencies: ["Formats", "Models", "Tensors", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

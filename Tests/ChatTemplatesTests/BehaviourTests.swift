@@ -1,5 +1,6 @@
 // Error positions, limits, ordered JSON and prefix-rendered spans.
 import Foundation
+import TestSupport
 import Testing
 
 @testable import ChatTemplates

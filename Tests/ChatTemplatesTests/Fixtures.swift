@@ -1,5 +1,6 @@
 // Loads the jinja2-rendered fixtures written by Scripts/reference/chat_template_fixtures.py.
 import Foundation
+import TestSupport
 import Testing
 
 @testable import ChatTemplates

@@ -1,5 +1,6 @@
 // Every llama.cpp chat template × fixed conversations, rendered exactly as transformers' jinja2 renders them.
 import Foundation
+import TestSupport
 import Testing
 
 @testable import ChatTemplates

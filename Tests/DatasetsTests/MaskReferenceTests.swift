@@ -2,6 +2,7 @@
 import ChatTemplates
 import Datasets
 import Foundation
+import TestSupport
 import Testing
 import Tokenizers
 

@@ -1,5 +1,6 @@
 // Crafted and truncated GGUF files: each must give its specific FormatsError, never a crash, hang or huge allocation.
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Formats

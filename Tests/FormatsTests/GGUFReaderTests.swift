@@ -1,5 +1,6 @@
 // The GGUF reader on the real SmolLM2 file, and the writer → reader round trip.
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Formats

@@ -1,5 +1,6 @@
 // Shared helpers for the safetensors tests: hand-built files, expected-values fixtures, error matchers.
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Formats

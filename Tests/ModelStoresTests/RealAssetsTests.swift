@@ -1,5 +1,6 @@
 // Discovery on the real fetched assets folder: the SmolLM2 GGUF and llama.cpp's vocabulary GGUFs.
 import Foundation
+import TestSupport
 import Testing
 
 @testable import ModelStores

@@ -1,6 +1,7 @@
 import Formats
 // ModelConfig from real config.json files of each family, from GGUF metadata, and the errors for bad input.
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Models

@@ -1,6 +1,7 @@
 import Formats
 // Inspecting the real SmolLM2 GGUF, a vocabulary-only GGUF, and HF folders; numbers from the Python gguf package.
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Models

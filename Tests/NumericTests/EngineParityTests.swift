@@ -3,6 +3,7 @@
 import Foundation
 import Models
 import Tensors
+import TestSupport
 import Testing
 
 /// One case of the fixture: the model, batches and the expected arrays.

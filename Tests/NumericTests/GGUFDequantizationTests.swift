@@ -1,6 +1,7 @@
 // Dequantization of every supported ggml type and of real SmolLM2 tensors, against the Python gguf package.
 // Fixtures: Tests/Fixtures/gguf, written by Scripts/reference/gguf_dequant.py.
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Formats

@@ -2,6 +2,7 @@
 // (Tests/Fixtures/models/smollm2_slices.json, written by Scripts/reference/gguf_model_slices.py).
 import Foundation
 import Models
+import TestSupport
 import Testing
 
 /// The fixture's layout; see the generator script for how each field is computed.

@@ -3,6 +3,7 @@
 // script's min_new_tokens does), with and without the KV cache path.
 import Foundation
 import Models
+import TestSupport
 import Testing
 
 @Suite(.serialized) struct SmolLM2ParityTests {

@@ -1,5 +1,6 @@
 // End-to-end: `tailor data check` on small files, with the real SmolLM2 tokenizer and chat template.
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct DataCheckCLITests {

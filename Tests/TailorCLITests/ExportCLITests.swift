@@ -2,6 +2,7 @@
 // for ChatML, Llama 3 and Mistral templates pinned against Tests/Fixtures/modelfiles/.
 import Foundation
 import Formats
+import TestSupport
 import Testing
 
 @Suite struct ExportCLITests {

@@ -1,5 +1,6 @@
 // End-to-end: `tailor models` and `tailor inspect` on the real SmolLM2 GGUF that `make test` fetches.
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct ModelFilesCLITests {

@@ -1,5 +1,6 @@
 // End-to-end: `tailor tokenize` and `tailor template` on the real SmolLM2 GGUF, against HF tokenizers and transformers.
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct TextCommandsCLITests {

@@ -2,6 +2,7 @@
 // checkpoint and resumed (same adapter bytes), SIGTERM saving a checkpoint, and one-line errors.
 // Runtime with the debug tailor binary on 2 cores: about 60–90 s for the whole suite (steps are tiny on purpose).
 import Foundation
+import TestSupport
 import Testing
 
 @Suite(.serialized) struct TrainCLITests {

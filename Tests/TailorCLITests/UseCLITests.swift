@@ -2,6 +2,7 @@
 // `tailor train` run whose adapter eval and chat --compare use. Runtime with the debug binary: about 60 s in all.
 import Formats
 import Foundation
+import TestSupport
 import Testing
 
 @Suite(.serialized) struct UseCLITests {

@@ -1,6 +1,7 @@
 // decode(encode(s)) == s for random Unicode strings (seeded), for byte-level and SentencePiece tokenizers.
 import Foundation
 import Formats
+import TestSupport
 import Testing
 
 @testable import Tokenizers

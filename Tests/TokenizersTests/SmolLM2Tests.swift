@@ -1,6 +1,7 @@
 // SmolLM2's tokenizer, from its GGUF and from the tokenizer.json transformers builds, against HF `tokenizers` ids.
 import Foundation
 import Formats
+import TestSupport
 import Testing
 
 @testable import Tokenizers

@@ -1,6 +1,7 @@
 // llama.cpp's vocabulary test vectors: every input of each ggml-vocab-*.gguf must encode to exactly its ids.
 import Foundation
 import Formats
+import TestSupport
 import Testing
 
 @testable import Tokenizers

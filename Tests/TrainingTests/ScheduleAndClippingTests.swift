@@ -1,6 +1,7 @@
 // Learning-rate schedules and gradient clipping against transformers/torch (Scripts/reference/training_schedules.py).
 import Foundation
 import Tensors
+import TestSupport
 import Testing
 
 @testable import Training

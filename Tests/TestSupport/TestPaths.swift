@@ -1,32 +1,33 @@
 // Where the repository, its fixtures and the fetched assets are, seen from a test file.
 import Foundation
 
-enum TestPaths {
+/// Paths every test suite needs, resolved from this file's location.
+public enum TestPaths {
     /// The repository root, found from this source file's location.
-    static let repository = URL(fileURLWithPath: #filePath)
+    public static let repository = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     /// Committed fixtures made by `Scripts/reference/`.
-    static let fixtures = repository.appendingPathComponent("Tests/Fixtures")
+    public static let fixtures = repository.appendingPathComponent("Tests/Fixtures")
     /// Assets fetched by `Scripts/fetch-assets` (`TAILOR_ASSETS`, default `.assets/`).
-    static let assets: URL = {
+    public static let assets: URL = {
         if let env = ProcessInfo.processInfo.environment["TAILOR_ASSETS"], !env.isEmpty {
             return URL(fileURLWithPath: env)
         }
         return repository.appendingPathComponent(".assets")
     }()
     /// The SmolLM2 GGUF every end-to-end test uses.
-    static let smolLM2 = assets.appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+    public static let smolLM2 = assets.appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
 
     /// Returns `url` when it exists; a missing asset is a failure with the fix, never a skip.
-    static func require(_ url: URL) throws -> URL {
+    public static func require(_ url: URL) throws -> URL {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw MissingAsset(path: url.path)
         }
         return url
     }
 
-    struct MissingAsset: Error, CustomStringConvertible {
-        let path: String
-        var description: String { "missing test asset \(path): run Scripts/fetch-assets (make test does)" }
+    public struct MissingAsset: Error, CustomStringConvertible {
+        public let path: String
+        public var description: String { "missing test asset \(path): run Scripts/fetch-assets (make test does)" }
     }
 }
