@@ -223,19 +223,8 @@ enum ExportFixtures {
 
     /// A GGUF base with the metadata `ModelConfig.fromGGUF` needs, plus tokenizer keys that must survive the export.
     func tinyBaseGGUF(_ config: ModelConfig, url: URL) throws {
-        var writer = GGUFWriter()
-        let a = "llama"
-        writer.set("general.architecture", .string(a))
+        var writer = tinyGGUFMetadata(config)
         writer.set("general.file_type", .uint32(0))
-        writer.set("\(a).block_count", .uint32(UInt32(config.layerCount)))
-        writer.set("\(a).context_length", .uint32(UInt32(config.maxPositionEmbeddings)))
-        writer.set("\(a).embedding_length", .uint32(UInt32(config.hiddenSize)))
-        writer.set("\(a).feed_forward_length", .uint32(UInt32(config.intermediateSize)))
-        writer.set("\(a).attention.head_count", .uint32(UInt32(config.headCount)))
-        writer.set("\(a).attention.head_count_kv", .uint32(UInt32(config.kvHeadCount)))
-        writer.set("\(a).attention.layer_norm_rms_epsilon", .float32(config.rmsNormEps))
-        writer.set("\(a).rope.freq_base", .float32(config.ropeTheta))
-        writer.set("\(a).vocab_size", .uint32(UInt32(config.vocabSize)))
         writer.set("tokenizer.ggml.model", .string("gpt2"))
         writer.set("tokenizer.ggml.bos_token_id", .uint32(1))
         writer.set("tokenizer.ggml.eos_token_id", .uint32(2))

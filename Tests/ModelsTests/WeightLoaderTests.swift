@@ -20,13 +20,8 @@ func temporaryFolder() throws -> URL {
     return url
 }
 
-/// Writes a tiny GGUF with `config`'s metadata.
-///
-/// `transform` may change a tensor's stored values, for example to permute q/k.
-func tinyGGUF(
-    _ config: ModelConfig, skip: String? = nil, reshape: [String: [Int]] = [:],
-    transform: (ExpectedTensor, [Float]) -> [Float] = { $1 }
-) throws -> GGUFFile {
+/// A GGUF writer holding `config`'s hyper-parameters under llama.cpp's key names, with no tensors yet.
+func tinyGGUFMetadata(_ config: ModelConfig) -> GGUFWriter {
     var writer = GGUFWriter()
     let a = config.architecture.rawValue
     writer.set("general.architecture", .string(a))
@@ -42,6 +37,17 @@ func tinyGGUF(
     writer.set("\(a).vocab_size", .uint32(UInt32(config.vocabSize)))
     if let bos = config.bosTokenId { writer.set("tokenizer.ggml.bos_token_id", .uint32(UInt32(bos))) }
     if let eos = config.eosTokenIds.first { writer.set("tokenizer.ggml.eos_token_id", .uint32(UInt32(eos))) }
+    return writer
+}
+
+/// Writes a tiny GGUF with `config`'s metadata.
+///
+/// `transform` may change a tensor's stored values, for example to permute q/k.
+func tinyGGUF(
+    _ config: ModelConfig, skip: String? = nil, reshape: [String: [Int]] = [:],
+    transform: (ExpectedTensor, [Float]) -> [Float] = { $1 }
+) throws -> GGUFFile {
+    var writer = tinyGGUFMetadata(config)
     for (expected, values) in fixedWeights(config) where expected.ggufName != skip {
         try writer.addTensor(
             name: expected.ggufName, shape: reshape[expected.ggufName] ?? expected.shape,
