@@ -33,7 +33,10 @@ let package = Package(
         .target(name: "ChatTemplates", swiftSettings: strict),
         .target(name: "Models", dependencies: ["Tensors", "Formats"], swiftSettings: strict),
         .target(name: "Datasets", dependencies: ["Tokenizers", "ChatTemplates", "Formats"], swiftSettings: strict),
-        .target(name: "Training", dependencies: ["Models", "Datasets"], swiftSettings: strict),
+        // Python/: the PyTorch backend's programs, started by `train --backend torch` and `doctor`.
+        .target(
+            name: "Training", dependencies: ["Models", "Datasets"], resources: [.copy("Python")],
+            swiftSettings: strict),
         .target(name: "ModelStores", dependencies: ["Formats"], swiftSettings: strict),
         .executableTarget(
             name: "tailor",

@@ -84,6 +84,13 @@ def vm_hwm_mb():
     return None
 
 
+def torch_blas(torch):
+    """Which matmul library torch uses and the vector ISA it dispatches to, for the side-by-side report."""
+    library = "MKL" if torch.backends.mkl.is_available() else "no MKL"
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "?")()
+    return f"{library}, {capability} kernels"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", default=os.environ.get("TAILOR_ASSETS", ".assets"))
@@ -178,7 +185,7 @@ def main():
         "gflops_per_second": flops / seconds / 1e9, "peak_rss_mb": peak_rss_mb(),
         "load_peak_rss_mb": load_peak,
         "attention": args.attention, "checkpointing": args.checkpointing,
-        "first_loss": warm_loss, "last_loss": loss,
+        "first_loss": warm_loss, "last_loss": loss, "blas": torch_blas(torch),
     }
     if train_peak_known:
         result["train_peak_rss_mb"] = vm_hwm_mb()

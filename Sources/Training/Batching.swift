@@ -112,14 +112,13 @@ public enum Batching {
     /// Position t predicts token t+1 when token t+1 is trained
     /// (the loss mask marks tokens to learn, the targets live one position earlier); the last position predicts nothing.
     public static func tokenBatch(_ examples: [TokenizedExample]) -> TokenBatch {
-        var sequences: [[Int32]] = []
-        var labels: [[Int32]] = []
-        for example in examples {
-            let n = example.ids.count
-            sequences.append(example.ids)
-            labels.append((0..<n).map { t in t + 1 < n && example.trained[t + 1] ? example.ids[t + 1] : -1 })
-        }
-        return TokenBatch(sequences: sequences, labels: labels)
+        TokenBatch(sequences: examples.map(\.ids), labels: examples.map(targets))
+    }
+
+    /// The token each position of `example` predicts (−1: none): the next token where that one is trained.
+    public static func targets(_ example: TokenizedExample) -> [Int32] {
+        let n = example.ids.count
+        return (0..<n).map { t in t + 1 < n && example.trained[t + 1] ? example.ids[t + 1] : -1 }
     }
 
     /// Target tokens of one example (trained positions after the first).

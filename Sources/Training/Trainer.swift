@@ -17,24 +17,29 @@ public final class Trainer {
     public let runFolder: URL
     /// `base_model_name_or_path` written into adapters.
     public let baseModel: String
-    public let train: [TokenizedExample]
-    public let validation: [TokenizedExample]
-    /// Every optimizer step of the run, decided up front from the seed.
-    public let plan: [PlannedStep]
-    public let outline: RunOutline
-    /// Examples cut to `maxLength` and examples dropped for having no target left.
-    public let truncatedExamples: Int
-    public let droppedExamples: Int
+    /// The examples and the step plan (shared with the torch backend).
+    public let prepared: PreparedRun
+    public var train: [TokenizedExample] { prepared.train }
+    public var validation: [TokenizedExample] { prepared.validation }
+    public var plan: [PlannedStep] { prepared.plan }
+    public var outline: RunOutline { prepared.outline }
 
     private let m: FloatBuffer
     private let v: FloatBuffer
 
     /// Prepares a run of `parameters` on `model` (which must carry the LoRA to train).
-    public init(
+    public convenience init(
         model: Transformer, train: [TokenizedExample], validation: [TokenizedExample],
         parameters: TrainingParameters, runFolder: URL, baseModel: String
     ) throws {
-        try parameters.validate()
+        try self.init(
+            model: model, prepared: PreparedRun(train: train, validation: validation, parameters: parameters),
+            runFolder: runFolder, baseModel: baseModel)
+    }
+
+    /// A run of `prepared` on `model` (which must carry the LoRA of `prepared.parameters`).
+    public init(model: Transformer, prepared: PreparedRun, runFolder: URL, baseModel: String) throws {
+        let parameters = prepared.parameters
         guard let lora = model.lora else {
             throw TrainingError.invalidParameter(
                 name: "model", value: "without LoRA", expected: "a model carrying LoRA parameters")
@@ -48,45 +53,9 @@ public final class Trainer {
         self.parameters = parameters
         self.runFolder = runFolder
         self.baseModel = baseModel
-        var truncated = 0, dropped = 0
-        func prepare(_ examples: [TokenizedExample]) -> [TokenizedExample] {
-            examples.compactMap { example in
-                var e = example
-                if e.ids.count > parameters.maxLength {
-                    e.ids = Array(e.ids.prefix(parameters.maxLength))
-                    e.trained = Array(e.trained.prefix(parameters.maxLength))
-                    truncated += 1
-                }
-                guard e.trained.count == e.ids.count, Batching.targetCount(e) > 0 else {
-                    dropped += 1
-                    return nil
-                }
-                return e
-            }
-        }
-        self.train = prepare(train)
-        self.validation = prepare(validation)
-        truncatedExamples = truncated
-        droppedExamples = dropped
-        guard !self.train.isEmpty else {
-            throw TrainingError.noTrainingData(
-                reason:
-                    "none of the \(train.count) training examples has a trained token (check the loss mask or --max-length)"
-            )
-        }
-        plan = Batching.plan(lengths: self.train.map(\.ids.count), parameters: parameters)
+        self.prepared = prepared
         m = FloatBuffer(count: lora.count)
         v = FloatBuffer(count: lora.count)
-        let total = plan.count
-        outline = RunOutline(
-            totalSteps: total, startStep: 0, epochs: (plan.last?.epoch ?? 0) + 1,
-            trainExamples: self.train.count,
-            validationExamples: self.validation.count,
-            trainTokens: self.train.reduce(0) { $0 + $1.ids.count },
-            trainTargets: self.train.reduce(0) { $0 + Batching.targetCount($1) },
-            warmupSteps: parameters.resolvedWarmup(total: total),
-            evalEvery: parameters.resolvedEvalEvery(total: total),
-            saveEvery: parameters.resolvedSaveEvery(total: total))
     }
 
     /// Mean cross-entropy of the validation examples under the current adapter (forward only).
@@ -147,31 +116,13 @@ public final class Trainer {
         throws -> TrainingSummary
     {
         let total = plan.count
-        let trainPrint = Batching.fingerprint(train), validationPrint = Batching.fingerprint(validation)
-        var state = CheckpointState(
-            step: 0, totalSteps: total, parameters: parameters, trainFingerprint: trainPrint,
-            validationFingerprint: validationPrint, bestValidationLoss: nil, bestStep: nil,
-            firstValidationLoss: nil,
-            evaluationsWithoutImprovement: 0, lastLoss: nil)
+        var state = prepared.initialState()
         var best: [Float]?
         let keepBest = parameters.patience != nil && !validation.isEmpty
         if let checkpoint {
             let restored = try Checkpoint.read(checkpoint, model: model.config, into: lora, m: m, v: v)
             let saved = restored.state
-            guard saved.trainFingerprint == trainPrint, saved.validationFingerprint == validationPrint else {
-                throw TrainingError.checkpoint(
-                    path: checkpoint.path,
-                    reason:
-                        "the training or validation data differ from the run's (file, template or tokenizer changed);"
-                        + " start a new run instead of resuming")
-            }
-            guard saved.parameters == parameters, saved.totalSteps == total else {
-                throw TrainingError.checkpoint(
-                    path: checkpoint.path,
-                    reason:
-                        "the run's settings differ from the checkpoint's; resume with the saved configuration"
-                )
-            }
+            try prepared.checkResumable(saved, checkpoint: checkpoint)
             state = saved
             best = restored.best
         } else {
@@ -234,8 +185,7 @@ public final class Trainer {
                 throw TrainingError.nonFinite(step: stepNumber, what: what, lastGoodCheckpoint: kept)
             }
             Self.clip(lora.gradients, norm: norm, maxNorm: parameters.maxGradNorm)
-            let rate = parameters.schedule.learningRate(
-                step: stepNumber, total: total, warmup: outline.warmupSteps, peak: parameters.learningRate)
+            let rate = prepared.learningRate(step: stepNumber)
             adamWStep(
                 parameters: lora.values.pointer, gradients: lora.gradients.pointer, m: m.pointer,
                 v: v.pointer,
@@ -248,7 +198,7 @@ public final class Trainer {
             let elapsed = Date().timeIntervalSince(started)
             let report = StepReport(
                 step: stepNumber, totalSteps: total,
-                epoch: Double(planned.epoch) + Double(planned.indexInEpoch + 1) / Double(planned.epochLength),
+                epoch: prepared.epochReached(step: stepNumber),
                 loss: loss,
                 learningRate: rate, gradNorm: norm, tokens: tokens,
                 tokensPerSecond: trainingSeconds > 0 ? Double(sessionTokens) / trainingSeconds : 0,

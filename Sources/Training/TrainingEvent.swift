@@ -61,4 +61,6 @@ public enum TrainingEvent: Sendable {
     case stoppedEarly(step: Int, bestStep: Int, bestLoss: Double)
     case nonFinite(step: Int, what: String)
     case finished(TrainingSummary)
+    /// Something worth a line in the log that is not a figure: which device and precision a backend uses.
+    case note(String)
 }

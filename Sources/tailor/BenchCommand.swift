@@ -129,7 +129,7 @@ struct BenchTrain: ParsableCommand {
         let flops = trainingFLOPs(config: config, rank: rank, sequences: batchSize, length: sequenceLength)
         try options.emit([
             "model": url.lastPathComponent, "threads": threads, "batch": "\(batchSize) x \(sequenceLength)",
-            "weights": weights.rawValue, "checkpointing": checkpointing,
+            "weights": weights.rawValue, "checkpointing": checkpointing, "blas": blasDescription(),
             "trainable_params": lora.count, "load_seconds": loadSeconds, "ms_per_step": seconds * 1000,
             "tokens_per_second": Double(tokens) / seconds, "gflops_per_second": flops / seconds / 1e9,
             "peak_rss_mb": Double(peakResidentBytes()) / 1_048_576,

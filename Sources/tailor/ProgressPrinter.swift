@@ -51,6 +51,8 @@ final class ProgressPrinter {
             say("step \(step): the \(what) is NaN or infinite")
         case .finished:
             if lineOpen { say("") }
+        case .note(let text):
+            say(text)
         }
     }
 

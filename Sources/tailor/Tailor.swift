@@ -24,7 +24,7 @@ struct Tailor: AsyncParsableCommand {
         subcommands: [
             ModelsCommand.self, InspectCommand.self, TokenizeCommand.self, TemplateCommand.self, DataCommand.self,
             TrainCommand.self, ChatCommand.self, GenerateCommand.self, EvalCommand.self, ExportCommand.self,
-            BenchCommand.self,
+            BenchCommand.self, DoctorCommand.self,
         ]
     )
 }

@@ -21,6 +21,11 @@ struct TrainingConfig: Codable, Equatable {
     var skipInvalid: Bool
     var output: String
     var parameters: TrainingParameters
+    /// "native" (nil in runs saved before backends existed) or "torch".
+    var backend: String?
+    var torch: TorchSettings?
+
+    var usesTorch: Bool { backend == "torch" }
 }
 
 struct TrainCommand: ParsableCommand {
@@ -45,6 +50,12 @@ struct TrainCommand: ParsableCommand {
               tailor train --model m.gguf --data d.jsonl --max-steps 200 --rank 8 --targets q,v
               tailor train --config run.yaml --epochs 1
               tailor train --resume runs/SmolLM2-135M-Instruct-20260101-120000
+
+            --backend torch trains the same tokenized data with PyTorch + PEFT in a Python you provide (see \
+            `tailor doctor`): for CUDA GPUs, 4-bit QLoRA (--quantize 4bit) and several GPUs (--gpus N or all, \
+            DDP; --fsdp shards models too big for one GPU). It writes the same adapter, checkpoints and metrics.
+              tailor train --backend torch --model ~/models/Qwen2.5-7B-Instruct --data d.jsonl --quantize 4bit
+              tailor train --backend torch --python .venv/bin/python --gpus all --model m --data d.jsonl
             """)
 
     @Option(
@@ -103,6 +114,21 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Force the record format: messages, sharegpt, alpaca, prompt-completion or text.")
     var format: String?
     @Option(help: "A Jinja chat template file to use instead of the model's.") var chatTemplate: String?
+
+    @Option(help: "Training engine: native (built in, CPU) or torch (PyTorch + PEFT in Python; GPUs, QLoRA).")
+    var backend: String?
+    @Option(help: "Python for --backend torch (default: $TAILOR_PYTHON, else python3 on the PATH).")
+    var python: String?
+    @Option(help: "--backend torch: GPUs to train on, a number or all (several go through accelerate, DDP).")
+    var gpus: String?
+    @Flag(inversion: .prefixedNo, help: "--backend torch with --gpus: shard the model across GPUs (FSDP).")
+    var fsdp: Bool?
+    @Option(help: "--backend torch: 4bit loads frozen weights as NF4 (QLoRA, CUDA + bitsandbytes); none.")
+    var quantize: String?
+    @Option(help: "--backend torch: auto (bf16 on GPUs that support it), fp32 or bf16.")
+    var precision: String?
+    @Option(help: "--backend torch: auto, cpu or cuda.")
+    var device: String?
 
     // Hidden: writes the logits of --model with the PEFT adapter in --dump-adapter for --dump-tokens, for
     // Scripts/reference/peft_adapter_check.py.
@@ -173,6 +199,12 @@ struct TrainCommand: ParsableCommand {
         let estimate = MemoryEstimate(
             config: modelConfig, parameters: parameters, microBatchTokens: microBatchTokens)
         let loraCount = LoRAParameters(model: modelConfig, config: parameters.lora).count
+        if config.usesTorch {
+            return try runTorch(
+                config, prepared: PreparedRun(train: train, validation: validation, parameters: parameters),
+                modelURL: modelURL, modelConfig: modelConfig, inspection: inspection, trainable: loraCount,
+                resuming: resuming, printer: printer)
+        }
         printConfiguration(
             config, modelConfig: modelConfig, dtype: inspection.dominantType, trainable: loraCount,
             train: train.count, validation: validation.count, estimate: estimate, printer: printer)
@@ -205,7 +237,7 @@ struct TrainCommand: ParsableCommand {
         }
 
         let stop = StopFlag()
-        let sources = installSignalHandlers(stop: stop, printer: printer)
+        let sources = installSignalHandlers(stop: stop, printer: printer, onStop: {})
         defer { sources.forEach { $0.cancel() } }
         let summary: TrainingSummary
         do {
@@ -221,6 +253,64 @@ struct TrainCommand: ParsableCommand {
         printSummary(summary, runFolder: runFolder, estimate: estimate)
     }
 
+    // MARK: The torch backend
+
+    /// Trains through the PyTorch program: the same data, plan and run folder layout, progress rendered the same way.
+    func runTorch(
+        _ config: TrainingConfig, prepared: PreparedRun, modelURL: URL, modelConfig: ModelConfig,
+        inspection: ModelInspection, trainable: Int, resuming: Bool, printer: ProgressPrinter
+    ) throws {
+        let settings = config.torch ?? TorchSettings()
+        let runFolder = URL(fileURLWithPath: config.output)
+        let launcher = try TorchLauncher(explicitPython: settings.python)
+        let trainer = try TorchTrainer(
+            prepared: prepared, model: modelURL, config: modelConfig, baseModel: config.model, settings: settings,
+            launcher: launcher, runFolder: runFolder)
+        let environment = try trainer.checkEnvironment()
+        let gpus = environment.cudaGPUs
+        let device =
+            settings.device == "cpu" || gpus.isEmpty
+            ? "CPU" : gpus.prefix(settings.gpus == 0 ? gpus.count : settings.gpus).map(\.name).joined(separator: ", ")
+        let p = config.parameters
+        let rows: [(String, String)] = [
+            ("model", "\(config.model) (\(config.modelPath))"),
+            ("backend", "torch \(environment.version(of: "torch") ?? "?") via \(launcher.python.path), on \(device)"),
+            (
+                "weights",
+                "\(inspection.dominantType ?? "?") on disk, "
+                    + (settings.quantize4Bit ? "4-bit NF4 (QLoRA)" : "precision \(settings.precision.rawValue)")
+            ),
+            ("targets", p.lora.targets.map(\.rawValue).joined(separator: ",")),
+            ("rank / alpha", "\(p.lora.rank) / \(formatDecimal(Double(p.lora.alpha), digits: 1))"),
+            ("trainable", "\(formatCount(trainable)) parameters"),
+            ("data", "\(config.data): \(prepared.train.count) training, \(prepared.validation.count) validation example(s)"),
+            ("steps", "\(prepared.plan.count), lr \(p.learningRate) \(p.schedule.rawValue), seed \(p.seed)"),
+            ("output", config.output),
+        ]
+        for (key, value) in rows { printer.say(key.padding(toLength: 15, withPad: " ", startingAt: 0) + value) }
+
+        try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
+        if !resuming { try saveConfiguration(config, in: runFolder) }
+        let checkpoint = resuming ? Checkpoint.latest(in: runFolder) : nil
+        if resuming && checkpoint == nil {
+            throw ValidationError("\(runFolder.path) has no checkpoint to resume from; start the run again instead")
+        }
+        let stop = StopFlag()
+        let sources = installSignalHandlers(stop: stop, printer: printer, onStop: { trainer.interrupt() })
+        defer { sources.forEach { $0.cancel() } }
+        let summary: TrainingSummary
+        do {
+            summary = try trainer.run(resumeFrom: checkpoint, visibleGPUs: gpus.count, progress: printer.handle)
+        } catch let error as TrainingError {
+            if case .interrupted = error {
+                printer.say(error.description)
+                throw ExitCode(130)
+            }
+            throw error
+        }
+        printSummary(summary, runFolder: runFolder, estimate: nil)
+    }
+
     // MARK: Configuration
 
     /// Defaults, then the YAML file, then flags; or the saved configuration of `--resume`.
@@ -234,6 +324,8 @@ struct TrainCommand: ParsableCommand {
                 ("--max-length", maxLength != nil),
                 ("--rank", rank != nil), ("--alpha", alpha != nil), ("--targets", targets != nil),
                 ("--seed", seed != nil), ("--config", config != nil), ("--packing", packing != nil),
+                ("--backend", backend != nil), ("--gpus", gpus != nil), ("--fsdp", fsdp != nil),
+                ("--quantize", quantize != nil), ("--precision", precision != nil), ("--device", device != nil),
             ]
             if let flag = given.first(where: \.1)?.0 {
                 throw ValidationError(
@@ -247,6 +339,7 @@ struct TrainCommand: ParsableCommand {
             var saved = try JSONDecoder().decode(TrainingConfig.self, from: data)
             saved.output = resume
             if let threads { saved.parameters.threads = threads }
+            if let python, saved.usesTorch { saved.torch?.python = python }
             return (saved, true)
         }
         var settings: [String: Any] = [:]
@@ -331,6 +424,8 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError(
                 "no --data given; pass a JSONL file (check it first with `tailor data check`)")
         }
+        let (backendName, torchSettings) = try resolveBackend(setting: { key, flag in try setting(key, flag, string) },
+                                                              bool: { key, flag in try setting(key, flag, bool) })
         let found = try search.resolve(modelName)
         let stamp = Self.timestamp()
         let runName =
@@ -341,7 +436,8 @@ struct TrainCommand: ParsableCommand {
             valFile: try setting("val-file", valFile, string), format: try setting("format", format, string),
             chatTemplate: try setting("chat-template", chatTemplate, string),
             skipInvalid: try setting("skip-invalid", skipInvalid, bool) ?? false,
-            output: try setting("output", output, string) ?? "runs/\(runName)-\(stamp)", parameters: p)
+            output: try setting("output", output, string) ?? "runs/\(runName)-\(stamp)", parameters: p,
+            backend: backendName, torch: torchSettings)
         return (resolved, false)
     }
 
@@ -352,8 +448,63 @@ struct TrainCommand: ParsableCommand {
         "checkpointing",
         "schedule", "warmup-steps", "warmup-ratio", "weight-decay", "max-grad-norm", "eval-every",
         "save-every",
-        "patience", "seed", "threads", "skip-invalid", "format", "chat-template",
+        "patience", "seed", "threads", "skip-invalid", "format", "chat-template", "backend", "python", "gpus",
+        "fsdp", "quantize", "precision", "device",
     ]
+
+    /// The backend and, for torch, its settings; torch-only settings without --backend torch are an error.
+    func resolveBackend(
+        setting string: (String, String?) throws -> String?, bool: (String, Bool?) throws -> Bool?
+    ) throws -> (String, TorchSettings?) {
+        let name = try string("backend", backend)?.lowercased() ?? "native"
+        let python = try string("python", python)
+        let gpus = try string("gpus", gpus)
+        let fsdp = try bool("fsdp", fsdp)
+        let quantize = try string("quantize", quantize)?.lowercased()
+        let precision = try string("precision", precision)?.lowercased()
+        let device = try string("device", device)?.lowercased()
+        switch name {
+        case "native":
+            let torchOnly: [(String, Bool)] = [
+                ("--python", python != nil), ("--gpus", gpus != nil), ("--fsdp", fsdp != nil),
+                ("--quantize", quantize != nil && quantize != "none"), ("--precision", precision != nil),
+                ("--device", device != nil),
+            ]
+            if let flag = torchOnly.first(where: \.1)?.0 {
+                throw ValidationError(
+                    "\(flag) belongs to --backend torch; the native engine trains in Float32 on this machine's CPU")
+            }
+            return ("native", nil)
+        case "torch":
+            var settings = TorchSettings(python: python)
+            if let gpus {
+                if gpus.lowercased() == "all" {
+                    settings.gpus = 0
+                } else if let count = Int(gpus), count >= 1 {
+                    settings.gpus = count
+                } else {
+                    throw ValidationError("invalid --gpus \(gpus): expected a number of GPUs (1 or more) or all")
+                }
+            }
+            settings.fsdp = fsdp ?? false
+            switch quantize {
+            case nil, "none": settings.quantize4Bit = false
+            case "4bit", "4-bit", "nf4": settings.quantize4Bit = true
+            case let other?: throw ValidationError("invalid --quantize \(other): expected 4bit or none")
+            }
+            if let precision {
+                guard let value = TorchSettings.Precision(rawValue: precision) else {
+                    throw ValidationError("invalid --precision \(precision): expected auto, fp32 or bf16")
+                }
+                settings.precision = value
+            }
+            if let device { settings.device = device }
+            try settings.validate()
+            return ("torch", settings)
+        default:
+            throw ValidationError("unknown --backend \(name): use native or torch")
+        }
+    }
 
     /// A flat YAML mapping with flag names as keys (`_` accepted for `-`).
     static func readYAML(_ path: String) throws -> [String: Any] {
@@ -440,11 +591,15 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    func printSummary(_ s: TrainingSummary, runFolder: URL, estimate: MemoryEstimate) {
+    /// `estimate` is nil for the torch backend, whose memory lives in another process.
+    func printSummary(_ s: TrainingSummary, runFolder: URL, estimate: MemoryEstimate?) {
+        let memory =
+            estimate.map {
+                ", peak memory \(formatBytes(Int64(peakResidentBytes()))), estimated \(formatBytes(Int64($0.total)))"
+            } ?? ""
         var lines = [
             "trained \(s.steps) of \(s.totalSteps) steps in \(durationText(s.seconds))"
-                + " (\(Int(s.tokensPerSecond.rounded())) tokens/s, peak memory \(formatBytes(Int64(peakResidentBytes())))"
-                + ", estimated \(formatBytes(Int64(estimate.total))))"
+                + " (\(Int(s.tokensPerSecond.rounded())) tokens/s\(memory))"
         ]
         if let loss = s.finalLoss { lines.append("final training loss \(formatDecimal(loss, digits: 4))") }
         if let best = s.bestValidationLoss, let first = s.firstValidationLoss {
@@ -462,13 +617,18 @@ struct TrainCommand: ParsableCommand {
 
     // MARK: Signals
 
-    func installSignalHandlers(stop: StopFlag, printer: ProgressPrinter) -> [any DispatchSourceSignal] {
+    /// Ctrl-C or SIGTERM once: finish the step, save, stop (`onStop` passes the request on to a backend process);
+    /// twice: quit at once.
+    func installSignalHandlers(stop: StopFlag, printer: ProgressPrinter, onStop: @escaping @Sendable () -> Void)
+        -> [any DispatchSourceSignal]
+    {
         let signals: [Int32] = [SIGINT, SIGTERM]
         return signals.map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 if stop.set() {
+                    onStop()
                     FileHandle.standardError.write(
                         Data(
                             "\nstopping after this step and saving a checkpoint (press Ctrl-C again to quit at once)\n"

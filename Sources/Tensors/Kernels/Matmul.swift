@@ -56,6 +56,18 @@ public func setBLASThreadCount(_ count: Int) {
     #endif
 }
 
+/// The BLAS in use, for benchmark reports: OpenBLAS names the kernel family it picked for this CPU (which
+/// `OPENBLAS_CORETYPE` can override) and its build options.
+public func blasDescription() -> String {
+    #if canImport(Accelerate)
+    return "Accelerate"
+    #else
+    let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
+    let config = openblas_get_config().map { String(cString: $0) } ?? "?"
+    return "OpenBLAS \(core) kernels (\(config.trimmingCharacters(in: .whitespaces)))"
+    #endif
+}
+
 // MARK: - Naive twins (tests and odd shapes)
 
 /// Loop version of `matmulForward`, accumulating in Double.
