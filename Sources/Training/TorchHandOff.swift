@@ -79,6 +79,13 @@ public struct TorchJob: Codable, Sendable, Equatable {
             case ggufFile = "gguf_file"
             case architecture
         }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(path, forKey: .path)
+            try container.encode(ggufFile, forKey: .ggufFile)  // null, not left out: the contract lists every key
+            try container.encode(architecture, forKey: .architecture)
+        }
     }
 
     public struct LoRA: Codable, Sendable, Equatable {
@@ -157,6 +164,33 @@ public struct TorchJob: Codable, Sendable, Equatable {
         case precision, quantize, device, seed, output
         case resumeFrom = "resume_from"
         case checkpointState = "checkpoint_state"
+    }
+
+    /// Every key is written, absent values as null (synthesized encoding would leave them out).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(format, forKey: .format)
+        try c.encode(model, forKey: .model)
+        try c.encode(baseModelName, forKey: .baseModelName)
+        try c.encode(lora, forKey: .lora)
+        try c.encode(initialAdapter, forKey: .initialAdapter)
+        try c.encode(train, forKey: .train)
+        try c.encode(validation, forKey: .validation)
+        try c.encode(plan, forKey: .plan)
+        try c.encode(optimizer, forKey: .optimizer)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(evalEvery, forKey: .evalEvery)
+        try c.encode(saveEvery, forKey: .saveEvery)
+        try c.encode(patience, forKey: .patience)
+        try c.encode(keepCheckpoints, forKey: .keepCheckpoints)
+        try c.encode(gradientCheckpointing, forKey: .gradientCheckpointing)
+        try c.encode(precision, forKey: .precision)
+        try c.encode(quantize, forKey: .quantize)
+        try c.encode(device, forKey: .device)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(output, forKey: .output)
+        try c.encode(resumeFrom, forKey: .resumeFrom)
+        try c.encode(checkpointState, forKey: .checkpointState)
     }
 }
 

@@ -72,9 +72,10 @@ public struct TorchLauncher: Sendable {
 
     /// The command that trains `job` with `settings`, given how many CUDA GPUs the probe saw.
     ///
-    /// One process unless more than one GPU is used; then `accelerate launch` with DDP, or FSDP with `fsdp`
-    /// (full state dicts so the adapter saves as one file; the original parameters kept for PEFT; with 4-bit weights
-    /// the quantized storage is bf16 so FSDP can shard it).
+    /// One process unless more than one GPU is used; then `accelerate launch` with DDP, or FSDP with `fsdp`.
+    /// FSDP follows PEFT's guidance: full state dicts (the adapter saves as one file), `use_orig_params` off with
+    /// PEFT's own wrap policy (the program installs it), and with 4-bit weights CPU-RAM-efficient loading (the
+    /// program also stores the quantized weights as bf16 so FSDP can shard them).
     public func trainArguments(job: URL, settings: TorchSettings, visibleGPUs: Int) -> [String] {
         let script = scripts.appendingPathComponent(Self.trainScript).path
         let processes = settings.gpus == 0 ? visibleGPUs : settings.gpus
@@ -85,9 +86,11 @@ public struct TorchLauncher: Sendable {
         ]
         if settings.fsdp {
             arguments += [
-                "--use_fsdp", "--fsdp_sharding_strategy", "FULL_SHARD", "--fsdp_auto_wrap_policy",
-                "TRANSFORMER_BASED_WRAP", "--fsdp_use_orig_params", "true", "--fsdp_state_dict_type",
-                "FULL_STATE_DICT", "--fsdp_cpu_ram_efficient_loading", "true", "--fsdp_sync_module_states", "true",
+                "--use_fsdp", "--fsdp_version", "1", "--fsdp_sharding_strategy", "FULL_SHARD",
+                "--fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP", "--fsdp_use_orig_params", "false",
+                "--fsdp_state_dict_type", "FULL_STATE_DICT", "--fsdp_sync_module_states", "true",
+                "--fsdp_cpu_ram_efficient_loading", settings.quantize4Bit ? "true" : "false",
+                "--fsdp_offload_params", "false",
             ]
         } else {
             arguments.append("--multi_gpu")

@@ -87,10 +87,10 @@ public enum TorchProtocol {
                         learningRate: Float(try fields.double("lr")), gradNorm: try fields.double("grad_norm"),
                         tokens: try fields.int("tokens"), seconds: try fields.double("seconds")))
             case "evaluation":
+                // A NaN loss arrives as null.
+                let loss = fields.object["loss"] is NSNull ? Double.nan : try fields.double("loss")
                 return .message(
-                    .evaluation(
-                        step: try fields.int("step"), loss: try fields.double("loss"),
-                        isBest: try fields.bool("is_best")))
+                    .evaluation(step: try fields.int("step"), loss: loss, isBest: try fields.bool("is_best")))
             case "checkpoint":
                 return .message(.checkpoint(step: try fields.int("step"), folder: try fields.string("folder")))
             case "stopped_early":

@@ -129,7 +129,8 @@ public final class TorchTrainer: @unchecked Sendable {
             progress(.finished(summary))
             return summary
         case (_, .interrupted(let step)?):
-            throw TrainingError.interrupted(step: step, runFolder: runFolder.path)
+            // Step 0: stopped while loading; a resumed run still has the checkpoint it started from.
+            throw TrainingError.interrupted(step: max(step, startStep), runFolder: runFolder.path)
         case (_, .nonFinite(let step, let what, let kept)?):
             throw TrainingError.nonFinite(step: step, what: what, lastGoodCheckpoint: kept)
         case (_, .error(let message)?):
@@ -216,7 +217,7 @@ public final class TorchTrainer: @unchecked Sendable {
                 try metrics.record(report)
                 progress(.step(report))
             case .evaluation(let step, let loss, let isBest):
-                try metrics.recordValidation(step: step, loss: loss)
+                if loss.isFinite { try metrics.recordValidation(step: step, loss: loss) }
                 progress(.evaluation(step: step, loss: loss, isBest: isBest))
             case .checkpoint(let step, let folder):
                 progress(.checkpointSaved(step: step, folder: URL(fileURLWithPath: folder)))

@@ -33,6 +33,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
                 "step \(step): the \(what) became NaN or infinite, so training stopped and \(kept). Likely causes: "
                 + "a learning rate too high (try half), no gradient clipping (keep --max-grad-norm 1), "
                 + "or a model whose weights overflow in Float32 activations"
+        case .interrupted(0, _):
+            return "stopped before the first step; nothing was saved, so start the run again"
         case .interrupted(let step, let runFolder):
             return
                 "stopped at step \(step) with a checkpoint saved; continue with: tailor train --resume \(runFolder)"

@@ -94,7 +94,7 @@ import Training
         }
         let model = try #require(object["model"] as? [String: Any])
         #expect(model["path"] as? String == "/models/hf-folder")
-        #expect(model["gguf_file"] == nil || model["gguf_file"] is NSNull)
+        #expect(model["gguf_file"] is NSNull)
         #expect(object["quantize"] as? String == "4bit")
         #expect((object["resume_from"] as? String)?.hasSuffix("checkpoints/step-000002") == true)
         let lora = try #require(object["lora"] as? [String: Any])
@@ -129,8 +129,12 @@ import Training
 
         let fsdp = launcher.trainArguments(job: job, settings: TorchSettings(gpus: 2, fsdp: true), visibleGPUs: 2)
         #expect(fsdp.contains("--use_fsdp") && !fsdp.contains("--multi_gpu"))
-        #expect(value(after: "--fsdp_use_orig_params", in: fsdp) == "true")
+        #expect(value(after: "--fsdp_use_orig_params", in: fsdp) == "false")
         #expect(value(after: "--fsdp_state_dict_type", in: fsdp) == "FULL_STATE_DICT")
+        #expect(value(after: "--fsdp_cpu_ram_efficient_loading", in: fsdp) == "false")
+        let qlora = launcher.trainArguments(
+            job: job, settings: TorchSettings(gpus: 2, fsdp: true, quantize4Bit: true), visibleGPUs: 2)
+        #expect(value(after: "--fsdp_cpu_ram_efficient_loading", in: qlora) == "true")
         #expect(Array(fsdp.suffix(3)) == ["/opt/tailor/Python/tailor_torch_train.py", "--job", job.path])
     }
 
@@ -178,6 +182,13 @@ import Training
         #expect(
             message(#"@tailor {"event":"evaluation","step":10,"loss":1.5,"is_best":true}"#)
                 == .evaluation(step: 10, loss: 1.5, isBest: true))
+        // Non-finite numbers travel as null (JSON has no NaN).
+        guard case .evaluation(_, let nan, false)? = message(#"@tailor {"event":"evaluation","step":3,"loss":null,"is_best":false}"#)
+        else {
+            Issue.record("a null validation loss must decode")
+            return
+        }
+        #expect(nan.isNaN)
         #expect(
             message(#"@tailor {"event":"checkpoint","step":20,"folder":"/r/checkpoints/step-000020"}"#)
                 == .checkpoint(step: 20, folder: "/r/checkpoints/step-000020"))

@@ -687,12 +687,21 @@ def is_oom(error):
 
 
 def install_signal_handlers(trainer_box):
-    """First SIGINT/SIGTERM asks for a checkpoint after the current step; a second one leaves at once."""
+    """First SIGINT/SIGTERM asks for a checkpoint after the current step; a second one leaves at once.
+
+    Tailor passes its own Ctrl-C on to this process, which on a terminal has usually received the same Ctrl-C
+    already, so signals within two seconds of the first count as one request.
+    """
     def handler(signum, frame):
         trainer = trainer_box.get("trainer")
-        if trainer_box.get("signalled") or trainer is None:
+        first = trainer_box.get("signalled")
+        if first is not None and time.monotonic() - first < 2.0:
+            return
+        if first is not None or trainer is None:
+            if trainer is None:  # still loading: nothing to save, say so before leaving
+                emit("interrupted", step=0)
             os._exit(EXIT_INTERRUPTED)
-        trainer_box["signalled"] = True
+        trainer_box["signalled"] = time.monotonic()
         trainer.stop_requested = True
         print(f"signal {signum}: stopping after the current step (send it again to quit at once)",
               file=sys.stderr, flush=True)
