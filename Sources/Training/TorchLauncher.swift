@@ -117,7 +117,7 @@ public struct TorchLauncher: Sendable {
                 executable: python, arguments: [scripts.appendingPathComponent(Self.probeScript).path],
                 environment: Self.childEnvironment())
         } catch {
-            throw TrainingError.backend(reason: "cannot start \(python.path): \(error.localizedDescription)")
+            throw TrainingError.backend(reason: "\(error)")
         }
         let stderrTail = result.stderr.split(separator: "\n").suffix(3).joined(separator: " | ")
         guard result.status == 0 else {

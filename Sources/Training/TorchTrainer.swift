@@ -89,7 +89,7 @@ public final class TorchTrainer: @unchecked Sendable {
                 executable: URL(fileURLWithPath: arguments[0]), arguments: Array(arguments.dropFirst()),
                 environment: TorchLauncher.childEnvironment(), stderrLog: log)
         } catch {
-            throw TrainingError.backend(reason: "cannot start \(arguments[0]): \(error.localizedDescription)")
+            throw TrainingError.backend(reason: "\(error)")
         }
         let stopAlreadyRequested = lock.withLock {
             child = process
