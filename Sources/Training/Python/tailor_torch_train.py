@@ -278,7 +278,7 @@ def load_lora_values(torch, peft_model, path, what):
     if missing or extra:
         raise Failure(f"{path}: the {what} does not match the model's LoRA layers (missing {missing[:3]}, "
                       f"unexpected {extra[:3]}; {len(missing)} missing, {len(extra)} unexpected); "
-                      "check --lora-targets and the model")
+                      "check --targets and the model")
     with torch.no_grad():
         for name, p in params.items():
             if tuple(tensors[name].shape) != tuple(p.shape):
