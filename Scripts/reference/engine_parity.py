@@ -55,15 +55,20 @@ def build(case):
     config = AutoConfig.for_model(config_dict["model_type"], rope_parameters=rope, **kwargs)
     config._attn_implementation = "eager"
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").float()
+    fill_sin_weights(model)
+    return hf_json, model
+
+
+def fill_sin_weights(model):
+    """Every weight from sin_tensor in name order (norms around 1), so Swift can rebuild the model exactly."""
     state = model.state_dict()
-    names = sorted(n for n in state if not (config.tie_word_embeddings and n == "lm_head.weight"))
+    names = sorted(n for n in state if not (model.config.tie_word_embeddings and n == "lm_head.weight"))
     with torch.no_grad():
         for k, name in enumerate(names):
             is_norm = "norm" in name
             amp = 0.5 if "embed_tokens" in name else (0.1 if is_norm else 0.2)
             state[name].copy_(sin_tensor(state[name].shape, k, amp, 1.0 if is_norm else 0.0))
     model.tie_weights()
-    return hf_json, model
 
 
 def wrap_lora(model):

@@ -46,14 +46,8 @@ args = parser.parse_args()
 transformers.utils.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
 gguf = pathlib.Path(args.gguf).resolve()
-
-
-def sin_tensor(shape, k, amp, offset=0.0):
-    """Deterministic weights without an RNG (the same recipe as engine_parity.py)."""
-    n = int(np.prod(shape))
-    i = np.arange(n, dtype=np.float64)
-    return torch.from_numpy((amp * np.sin(1.3 * k + 0.37 * i + 0.001 * i * i) + offset)
-                            .astype(np.float32).reshape(shape))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from engine_parity import fill_sin_weights  # noqa: E402
 
 
 def build_tiny(folder):
@@ -64,14 +58,7 @@ def build_tiny(folder):
         num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-5, tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     model = AutoModelForCausalLM.from_config(config).float()
-    state = model.state_dict()
-    names = sorted(n for n in state if n != "lm_head.weight")
-    with torch.no_grad():
-        for k, name in enumerate(names):
-            is_norm = "norm" in name
-            amp = 0.5 if "embed_tokens" in name else (0.1 if is_norm else 0.2)
-            state[name].copy_(sin_tensor(state[name].shape, k, amp, 1.0 if is_norm else 0.0))
-    model.tie_weights()
+    fill_sin_weights(model)  # deterministic, without an RNG
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -230,27 +230,37 @@ struct TrainCommand: ParsableCommand {
         let trainer = try Trainer(
             model: engine, train: train, validation: validation, parameters: parameters,
             runFolder: runFolder, baseModel: config.model)
-        let checkpoint = resuming ? Checkpoint.latest(in: runFolder) : nil
-        if resuming && checkpoint == nil {
-            throw ValidationError(
-                "\(runFolder.path) has no checkpoint to resume from; start the run again instead")
+        let checkpoint = try resumeCheckpoint(resuming: resuming, runFolder: runFolder)
+        let summary = try supervised(printer: printer, onStop: {}) { stop in
+            try trainer.run(resumeFrom: checkpoint, progress: printer.handle, shouldStop: { stop.isSet })
         }
+        printSummary(summary, runFolder: runFolder, estimate: estimate)
+    }
 
+    /// The newest checkpoint when resuming (an error when there is none), nil for a fresh run.
+    func resumeCheckpoint(resuming: Bool, runFolder: URL) throws -> URL? {
+        guard resuming else { return nil }
+        guard let checkpoint = Checkpoint.latest(in: runFolder) else {
+            throw ValidationError("\(runFolder.path) has no checkpoint to resume from; start the run again instead")
+        }
+        return checkpoint
+    }
+
+    /// Runs `train` with Ctrl-C and SIGTERM handled: an interrupted run says how to resume and exits with 130.
+    func supervised(
+        printer: ProgressPrinter, onStop: @escaping @Sendable () -> Void,
+        _ train: (StopFlag) throws -> TrainingSummary
+    ) throws -> TrainingSummary {
         let stop = StopFlag()
-        let sources = installSignalHandlers(stop: stop, printer: printer, onStop: {})
+        let sources = installSignalHandlers(stop: stop, printer: printer, onStop: onStop)
         defer { sources.forEach { $0.cancel() } }
-        let summary: TrainingSummary
-        do {
-            summary = try trainer.run(
-                resumeFrom: checkpoint, progress: printer.handle, shouldStop: { stop.isSet })
-        } catch let error as TrainingError {
+        do { return try train(stop) } catch let error as TrainingError {
             if case .interrupted = error {
                 printer.say(error.description)
                 throw ExitCode(130)
             }
             throw error
         }
-        printSummary(summary, runFolder: runFolder, estimate: estimate)
     }
 
     // MARK: The torch backend
@@ -291,22 +301,9 @@ struct TrainCommand: ParsableCommand {
 
         try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
         if !resuming { try saveConfiguration(config, in: runFolder) }
-        let checkpoint = resuming ? Checkpoint.latest(in: runFolder) : nil
-        if resuming && checkpoint == nil {
-            throw ValidationError("\(runFolder.path) has no checkpoint to resume from; start the run again instead")
-        }
-        let stop = StopFlag()
-        let sources = installSignalHandlers(stop: stop, printer: printer, onStop: { trainer.interrupt() })
-        defer { sources.forEach { $0.cancel() } }
-        let summary: TrainingSummary
-        do {
-            summary = try trainer.run(resumeFrom: checkpoint, visibleGPUs: gpus.count, progress: printer.handle)
-        } catch let error as TrainingError {
-            if case .interrupted = error {
-                printer.say(error.description)
-                throw ExitCode(130)
-            }
-            throw error
+        let checkpoint = try resumeCheckpoint(resuming: resuming, runFolder: runFolder)
+        let summary = try supervised(printer: printer, onStop: { trainer.interrupt() }) { _ in
+            try trainer.run(resumeFrom: checkpoint, visibleGPUs: gpus.count, progress: printer.handle)
         }
         printSummary(summary, runFolder: runFolder, estimate: nil)
     }

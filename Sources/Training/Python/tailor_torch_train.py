@@ -87,49 +87,51 @@ def read_job(path):
     return job
 
 
-def read_examples(path):
-    """Reads {"ids", "targets"} lines; a mismatch here would silently train on the wrong positions, so it is fatal."""
-    examples = []
+def read_json_lines(path, expected):
+    """Yields (line number, object) for every non-empty line; a line that is not JSON names its place."""
     try:
         with open(path, encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    ids, targets = row["ids"], row["targets"]
-                except (ValueError, KeyError, TypeError) as e:
-                    raise Failure(f"{path}:{number}: expected {{\"ids\": [...], \"targets\": [...]}}: {e}")
-                if not ids or len(ids) != len(targets):
-                    raise Failure(f"{path}:{number}: ids ({len(ids)}) and targets ({len(targets)}) must have the "
-                                  "same non-zero length")
-                examples.append((ids, targets))
+                if line.strip():
+                    try:
+                        yield number, json.loads(line)
+                    except ValueError as e:
+                        raise Failure(f"{path}:{number}: expected {expected}: {e}")
     except OSError as e:
         raise Failure(f"cannot read {path}: {e}")
+
+
+def read_examples(path):
+    """Reads {"ids", "targets"} lines; a mismatch here would silently train on the wrong positions, so it is fatal."""
+    expected = '{"ids": [...], "targets": [...]}'
+    examples = []
+    for number, row in read_json_lines(path, expected):
+        try:
+            ids, targets = row["ids"], row["targets"]
+        except (KeyError, TypeError) as e:
+            raise Failure(f"{path}:{number}: expected {expected}: {e}")
+        if not ids or len(ids) != len(targets):
+            raise Failure(f"{path}:{number}: ids ({len(ids)}) and targets ({len(targets)}) must have the "
+                          "same non-zero length")
+        examples.append((ids, targets))
     return examples
 
 
 def read_plan(path, train_count):
     """Reads the step plan and checks every index, so a step never fails half way through its micro-batches."""
+    expected = '{"step", "micro_batches", "lr"}'
     plan = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    step = json.loads(line)
-                    batches, lr = step["micro_batches"], float(step["lr"])
-                except (ValueError, KeyError, TypeError) as e:
-                    raise Failure(f"{path}:{number}: expected {{\"step\", \"micro_batches\", \"lr\"}}: {e}")
-                if step.get("step") != len(plan) + 1 or not batches or not all(batches):
-                    raise Failure(f"{path}:{number}: expected step {len(plan) + 1} with non-empty micro-batches")
-                bad = [i for b in batches for i in b if not (isinstance(i, int) and 0 <= i < train_count)]
-                if bad:
-                    raise Failure(f"{path}:{number}: example indices {bad[:5]} outside train.jsonl (0..<{train_count})")
-                plan.append({"micro_batches": batches, "lr": lr})
-    except OSError as e:
-        raise Failure(f"cannot read {path}: {e}")
+    for number, step in read_json_lines(path, expected):
+        try:
+            batches, lr = step["micro_batches"], float(step["lr"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise Failure(f"{path}:{number}: expected {expected}: {e}")
+        if step.get("step") != len(plan) + 1 or not batches or not all(batches):
+            raise Failure(f"{path}:{number}: expected step {len(plan) + 1} with non-empty micro-batches")
+        bad = [i for b in batches for i in b if not (isinstance(i, int) and 0 <= i < train_count)]
+        if bad:
+            raise Failure(f"{path}:{number}: example indices {bad[:5]} outside train.jsonl (0..<{train_count})")
+        plan.append({"micro_batches": batches, "lr": lr})
     if not plan:
         raise Failure(f"{path}: the plan has no steps")
     return plan
