@@ -9,6 +9,9 @@ For each model it runs `tailor train` twice with the same data, seed and setting
     chat they were not trained on must agree within --logit-tolerance relative to the logits' scale (max |logit|;
     the engine parity tests' measure), and each adapter must move the logits ten times further than the two differ
     (so an adapter that did nothing cannot pass).
+With --ddp (on by default for `tiny`) it also runs the torch program of the finished torch run again as two
+processes (torch.distributed.run, gloo on the CPU: the code path of `--gpus N`, where each rank trains a share of every
+micro-batch and DDP averages the gradients) and checks that the adapter equals the one-process adapter within 1e-5.
 Models: `tiny` — a 2-layer llama HF folder built here (deterministic sin weights, SmolLM2's tokenizer and chat
 template, so Tailor reads the folder like any HF model); `smollm2` — the SmolLM2-135M Q4_1 GGUF of Scripts/fetch-assets
 (the torch side loads it through transformers' gguf_file). Prints a table; exit status 1 when a check fails.
@@ -41,6 +44,7 @@ parser.add_argument("--gguf", default=str(root / ".assets/SmolLM2-135M-Instruct.
 parser.add_argument("--data", default=str(root / "Examples/data/smoke.jsonl"))
 parser.add_argument("--loss-tolerance", type=float, default=1e-3)
 parser.add_argument("--logit-tolerance", type=float, default=1e-3, help="max |diff| / max |logit|")
+parser.add_argument("--no-ddp", action="store_true", help="skip the two-process (DDP on CPU) check")
 parser.add_argument("--keep", help="keep the run folders under this folder instead of a temporary one")
 args = parser.parse_args()
 transformers.utils.logging.set_verbosity_error()
@@ -83,6 +87,26 @@ def train(model, output, backend):
         if "loss" in record:
             losses[record["step"]] = record["loss"]
     return losses, seconds
+
+
+def ddp_matches(run, scratch):
+    """Reruns the torch run's job with two CPU processes and compares the adapters (max |difference|)."""
+    from safetensors.numpy import load_file
+
+    job = json.loads((run / "torch/job.json").read_text())
+    output = scratch / (run.name + "-ddp")
+    (output / "torch").mkdir(parents=True, exist_ok=True)
+    job.update(output=str(output), resume_from=None)
+    (output / "torch/job.json").write_text(json.dumps(job))
+    script = root / "Sources/Training/Python/tailor_torch_train.py"
+    environment = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+                           "--job", str(output / "torch/job.json")], capture_output=True, text=True, env=environment)
+    if done.returncode != 0:
+        sys.exit(f"two-process run failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    single, double = load_file(run / "adapter_model.safetensors"), load_file(output / "adapter_model.safetensors")
+    assert single.keys() == double.keys()
+    return max(float(np.abs(single[k] - double[k]).max()) for k in single)
 
 
 def load_base(model):
@@ -131,8 +155,12 @@ def check(name, model, scratch):
           f"{args.logit_tolerance:g}) over {len(ids)} tokens; each adapter moves the "
           f"logits by {shifts[0]:.3f} / {shifts[1]:.3f}; wall time native {native_seconds:.1f} s, torch "
           f"{torch_seconds:.1f} s (including model load)")
-    return (loss_diff <= args.loss_tolerance and logit_diff <= args.logit_tolerance * scale
-            and min(shifts) > 10 * logit_diff)
+    ok = loss_diff <= args.loss_tolerance and logit_diff <= args.logit_tolerance * scale and min(shifts) > 10 * logit_diff
+    if name == "tiny" and not args.no_ddp:
+        ddp = ddp_matches(scratch / f"{name}-torch", scratch)
+        print(f"two processes (DDP, gloo on CPU) vs one: max |adapter difference| {ddp:.2e} (tolerance 1e-5)")
+        ok = ok and ddp <= 1e-5
+    return ok
 
 
 def main():
