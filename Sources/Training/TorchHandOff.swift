@@ -265,12 +265,13 @@ public enum TorchHandOff {
         try writeLines(examples(prepared.validation), to: root.appendingPathComponent("validation.jsonl"))
         try writeLines(plan(prepared), to: root.appendingPathComponent("plan.jsonl"))
 
-        let isGGUF = model.pathExtension.lowercased() == "gguf"
+        let isGGUF = isGGUFFile(model)
+        let ggufURL = isGGUF ? try ggufNamedForTransformers(model, in: root) : model
         let hyper = AdamWParameters(weightDecay: p.weightDecay)
         let job = TorchJob(
             model: TorchJob.Model(
-                path: isGGUF ? model.deletingLastPathComponent().standardizedFileURL.path : model.standardizedFileURL.path,
-                ggufFile: isGGUF ? model.lastPathComponent : nil, architecture: config.architecture.rawValue),
+                path: isGGUF ? ggufURL.deletingLastPathComponent().standardizedFileURL.path : model.standardizedFileURL.path,
+                ggufFile: isGGUF ? ggufURL.lastPathComponent : nil, architecture: config.architecture.rawValue),
             baseModelName: baseModelName,
             lora: TorchJob.LoRA(
                 r: p.lora.rank, alpha: p.lora.alpha, dropout: p.lora.dropout, useRSLoRA: p.lora.useRSLoRA,
@@ -297,6 +298,31 @@ public enum TorchHandOff {
             throw TrainingError.io(path: url.path, reason: "cannot write the job file: \(error.localizedDescription)")
         }
         return job
+    }
+
+    /// True for a GGUF file, told by its magic rather than its name: Ollama's blobs are `sha256-…` without extension.
+    public static func isGGUFFile(_ url: URL) -> Bool {
+        if url.pathExtension.lowercased() == "gguf" { return true }
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 4)) == Data("GGUF".utf8)
+    }
+
+    /// transformers picks the loader from the file name, so a GGUF without the extension (an Ollama blob) is reached
+    /// through a link `RUN/torch/model/model.gguf`; a `.gguf` file is used where it is.
+    static func ggufNamedForTransformers(_ model: URL, in root: URL) throws -> URL {
+        guard model.pathExtension.lowercased() != "gguf" else { return model }
+        let folder = root.appendingPathComponent("model")
+        let link = folder.appendingPathComponent("model.gguf")
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(at: link)
+            try FileManager.default.createSymbolicLink(
+                at: link, withDestinationURL: model.standardizedFileURL.resolvingSymlinksInPath())
+        } catch {
+            throw TrainingError.io(path: link.path, reason: "cannot link the GGUF model: \(error.localizedDescription)")
+        }
+        return link
     }
 
     /// Reads `RUN/torch/job.json` back.

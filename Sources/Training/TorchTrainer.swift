@@ -40,7 +40,7 @@ public final class TorchTrainer: @unchecked Sendable {
 
     /// What these settings need from the Python environment.
     public var needs: TorchNeeds {
-        TorchNeeds(settings: settings, modelIsGGUF: model.pathExtension.lowercased() == "gguf")
+        TorchNeeds(settings: settings, modelIsGGUF: TorchHandOff.isGGUFFile(model))
     }
 
     /// Probes the Python environment and throws, naming every missing piece, unless these settings can run there.

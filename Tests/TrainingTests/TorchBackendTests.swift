@@ -76,6 +76,24 @@ import Training
         #expect(initial.values.array.contains { $0 != 0 })
     }
 
+    @Test func ggufFilesAreToldByTheirMagicNotTheirName() throws {
+        let folder = Tiny.temporaryFolder("magic")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let blob = folder.appendingPathComponent("sha256-0123abcd")  // an Ollama blob
+        try Data("GGUF\u{3}\0\0\0".utf8).write(to: blob)
+        let other = folder.appendingPathComponent("model.safetensors")
+        try Data("{}".utf8).write(to: other)
+        #expect(TorchHandOff.isGGUFFile(blob))
+        #expect(!TorchHandOff.isGGUFFile(other) && !TorchHandOff.isGGUFFile(folder))
+        let job = try TorchHandOff.write(
+            prepared: try Self.prepared(), model: blob, config: Tiny.config, baseModelName: "tiny",
+            settings: TorchSettings(), runFolder: folder.appendingPathComponent("run"))
+        // transformers needs the .gguf name: the hand-off links the blob under one.
+        let link = URL(fileURLWithPath: job.model.path).appendingPathComponent(try #require(job.model.ggufFile))
+        #expect(job.model.ggufFile == "model.gguf" && job.model.path.hasSuffix("run/torch/model"))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link.path) == blob.standardizedFileURL.resolvingSymlinksInPath().path)
+    }
+
     @Test func jobKeysAreTheContractsSnakeCaseNames() throws {
         let run = Tiny.temporaryFolder("keys")
         try TorchHandOff.write(
