@@ -358,7 +358,8 @@ struct TrainCommand: ParsableCommand {
         let float: (Any) -> Float? = { double($0).map(Float.init) }
         let bool: (Any) -> Bool? = { $0 as? Bool }
         let string: (Any) -> String? = {
-            ($0 as? String) ?? ($0 as? [Any]).map { $0.map { "\($0)" }.joined(separator: ",") }
+            ($0 as? String) ?? ($0 as? Int).map(String.init)
+                ?? ($0 as? [Any]).map { $0.map { "\($0)" }.joined(separator: ",") }
         }
 
         var p = TrainingParameters()

@@ -113,6 +113,32 @@ import Testing
         #expect(badGPUs.status != 0 && badGPUs.stderr.contains("invalid --gpus two"))
     }
 
+    @Test func aYAMLConfigChoosesTheBackend() throws {
+        let run = TrainCLITests.folder("torch-yaml")
+        defer { try? FileManager.default.removeItem(at: run) }
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        let yaml = run.appendingPathComponent("run.yaml")
+        try """
+            backend: torch
+            python: \(Self.standIn.path)
+            gpus: 1
+            precision: fp32
+            model: \(try TestPaths.require(TestPaths.smolLM2).path)
+            data: \(TrainCLITests.data.path)
+            max_steps: 2
+            max-length: 64
+            output: \(run.appendingPathComponent("out").path)
+            """.write(to: yaml, atomically: true, encoding: .utf8)
+        let result = try TailorProcess.run(["train", "--config", yaml.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("trained 2 of 2 steps"))
+        let config = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: run.appendingPathComponent("out/config.json"))) as? [String: Any]
+        let torch = config?["torch"] as? [String: Any]
+        #expect(config?["backend"] as? String == "torch")
+        #expect(torch?["precision"] as? String == "fp32" && torch?["gpus"] as? Int == 1)
+    }
+
     @Test func doctorReportsWhatWorks() throws {
         let text = try TailorProcess.run(["doctor", "--python", Self.standIn.path])
         #expect(text.status == 0)
