@@ -28,11 +28,16 @@ public struct TorchFinish: Sendable, Equatable {
     public var firstValidationLoss: Double?
     public var stoppedEarly: Bool
     public var adapterIsBest: Bool
+    /// The program's peak memory and where ("GPU": the CUDA allocator's peak; "RAM": its resident set).
+    public var peakMemoryBytes: Int64?
+    public var memoryDevice: String?
 
     public init(
         steps: Int, finalLoss: Double?, bestValidationLoss: Double?, bestStep: Int?, firstValidationLoss: Double?,
-        stoppedEarly: Bool, adapterIsBest: Bool
+        stoppedEarly: Bool, adapterIsBest: Bool, peakMemoryBytes: Int64? = nil, memoryDevice: String? = nil
     ) {
+        self.peakMemoryBytes = peakMemoryBytes
+        self.memoryDevice = memoryDevice
         self.steps = steps
         self.finalLoss = finalLoss
         self.bestValidationLoss = bestValidationLoss
@@ -114,7 +119,9 @@ public enum TorchProtocol {
                             bestStep: fields.optionalInt("best_step"),
                             firstValidationLoss: fields.optionalDouble("first_validation_loss"),
                             stoppedEarly: fields.optionalBool("stopped_early") ?? false,
-                            adapterIsBest: fields.optionalBool("adapter_is_best") ?? false)))
+                            adapterIsBest: fields.optionalBool("adapter_is_best") ?? false,
+                            peakMemoryBytes: fields.optionalInt("peak_memory_bytes").map(Int64.init),
+                            memoryDevice: fields.optionalString("memory_device"))))
             case "error":
                 return .message(.error(try fields.string("message")))
             default:

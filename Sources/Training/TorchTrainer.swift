@@ -119,7 +119,8 @@ public final class TorchTrainer: @unchecked Sendable {
                 bestValidationLoss: finish.bestValidationLoss, bestStep: finish.bestStep,
                 firstValidationLoss: finish.firstValidationLoss, stoppedEarly: finish.stoppedEarly,
                 adapterFolder: runFolder, adapterIsBest: finish.adapterIsBest,
-                seconds: Date().timeIntervalSince(started), tokensPerSecond: session.tokensPerSecond)
+                seconds: Date().timeIntervalSince(started), tokensPerSecond: session.tokensPerSecond,
+                backendPeakBytes: finish.peakMemoryBytes, backendMemoryDevice: finish.memoryDevice)
             guard FileManager.default.fileExists(atPath: runFolder.appendingPathComponent(AdapterFiles.weightsName).path)
             else {
                 throw TrainingError.backend(

@@ -50,6 +50,10 @@ public struct TrainingSummary: Sendable, Equatable {
     public var adapterIsBest: Bool
     public var seconds: Double
     public var tokensPerSecond: Double
+    /// Peak memory of the torch backend's training process, and where it was measured ("GPU" or "RAM"); nil for the
+    /// native engine, whose peak is this process's own.
+    public var backendPeakBytes: Int64? = nil
+    public var backendMemoryDevice: String? = nil
 }
 
 /// Reports from `Trainer.run`.

@@ -589,12 +589,15 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// `estimate` is nil for the torch backend, whose memory lives in another process.
+    /// `estimate` is nil for the torch backend, whose memory lives in another process (it reports its own peak).
     func printSummary(_ s: TrainingSummary, runFolder: URL, estimate: MemoryEstimate?) {
-        let memory =
-            estimate.map {
-                ", peak memory \(formatBytes(Int64(peakResidentBytes()))), estimated \(formatBytes(Int64($0.total)))"
-            } ?? ""
+        var memory = ""
+        if let estimate {
+            memory =
+                ", peak memory \(formatBytes(Int64(peakResidentBytes()))), estimated \(formatBytes(Int64(estimate.total)))"
+        } else if let peak = s.backendPeakBytes {
+            memory = ", peak \(s.backendMemoryDevice ?? "memory") \(formatBytes(peak))"
+        }
         var lines = [
             "trained \(s.steps) of \(s.totalSteps) steps in \(durationText(s.seconds))"
                 + " (\(Int(s.tokensPerSecond.rounded())) tokens/s\(memory))"

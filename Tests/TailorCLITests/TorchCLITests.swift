@@ -60,6 +60,7 @@ import Testing
         #expect(resumed.stderr.contains("stand-in backend, resuming after step 4"))
         #expect(resumed.stderr.contains("continuing after step 4"))
         #expect(resumed.stdout.contains("trained 6 of 6 steps"))
+        #expect(resumed.stdout.contains("peak RAM 1.23 GB"), "\(resumed.stdout)")
         #expect(try Self.metricsSteps(run) == [1, 2, 3, 4, 5, 6])
         for file in ["adapter_model.safetensors", "adapter_config.json", "loss_chart.svg", "torch/backend.log"] {
             #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "\(file)")

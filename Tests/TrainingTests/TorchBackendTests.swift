@@ -218,11 +218,12 @@ import Training
                 == .nonFinite(step: 7, what: "loss", checkpoint: nil))
         #expect(message(#"@tailor {"event":"interrupted","step":12}"#) == .interrupted(step: 12))
         #expect(
-            message(#"@tailor {"event":"finished","steps":5,"final_loss":1.5,"best_validation_loss":null,"stopped_early":false,"adapter_is_best":false}"#)
+            message(#"@tailor {"event":"finished","steps":5,"final_loss":1.5,"best_validation_loss":null,"stopped_early":false,"adapter_is_best":false,"peak_memory_bytes":5368709120,"memory_device":"GPU"}"#)
                 == .finished(
                     TorchFinish(
                         steps: 5, finalLoss: 1.5, bestValidationLoss: nil, bestStep: nil, firstValidationLoss: nil,
-                        stoppedEarly: false, adapterIsBest: false)))
+                        stoppedEarly: false, adapterIsBest: false, peakMemoryBytes: 5_368_709_120,
+                        memoryDevice: "GPU")))
         #expect(message(#"@tailor {"event":"error","message":"CUDA out of memory"}"#) == .error("CUDA out of memory"))
     }
 

@@ -668,9 +668,18 @@ class Trainer:
         use_best = self.keep_best and self.best is not None
         self.write_final(self.best if use_best else self.gather_lora())
         book = self.book
+        peak, where = self.peak_memory()
         emit("finished", steps=step, final_loss=book["lastLoss"], best_validation_loss=book["bestValidationLoss"],
              best_step=book["bestStep"], first_validation_loss=book["firstValidationLoss"],
-             stopped_early=stopped_early, adapter_is_best=use_best)
+             stopped_early=stopped_early, adapter_is_best=use_best, peak_memory_bytes=peak, memory_device=where)
+
+    def peak_memory(self):
+        """The figure a user sizes the next run by: the GPU's allocator peak (rank 0), else this process's RSS."""
+        if self.device.type == "cuda":
+            return int(self.torch.cuda.max_memory_allocated(self.device)), "GPU"
+        import resource
+        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * scale, "RAM"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def train(job_path):
         shutil.copy(os.path.join(initial, file), job["output"])
     say("finished", steps=total, final_loss=state["lastLoss"], best_validation_loss=state["bestValidationLoss"],
         best_step=state["bestStep"], first_validation_loss=state["firstValidationLoss"], stopped_early=False,
-        adapter_is_best=False)
+        adapter_is_best=False, peak_memory_bytes=1234567890, memory_device="RAM")
 
 
 if __name__ == "__main__":
