@@ -87,6 +87,13 @@ import Testing
         #expect(last.contains("tailor train --resume \(run.path)"))  // step 2's checkpoint survives
         #expect(!crashed.stderr.contains("Stack dump") && !crashed.stderr.contains("Fatal error"))
         #expect(try Self.metricsSteps(run) == [1, 2, 3])
+
+        // The folder it left is consistent: resuming continues after the step-2 checkpoint and drops step 3's record.
+        let resumed = try TailorProcess.run(
+            ["train", "--resume", run.path, "--python", Self.standIn.path], environment: ["TAILOR_STAND_IN": "ok"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("continuing after step 2"))
+        #expect(try Self.metricsSteps(run) == [1, 2, 3, 4, 5, 6])
     }
 
     @Test func missingPiecesAreNamedWithTheFix() throws {
