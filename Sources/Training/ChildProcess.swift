@@ -78,12 +78,13 @@ public final class ChildProcess: @unchecked Sendable {
     /// Asks the program and its workers to stop (SIGINT to its process group).
     public func interrupt() { send(SIGINT) }
 
-    /// Tells the program and its workers to quit (SIGTERM): for a program that no longer makes sense to Tailor.
-    public func terminate() { send(SIGTERM) }
+    /// Ends the program and its workers at once (SIGKILL to the group): for a program that no longer makes sense to
+    /// Tailor, or a second Ctrl-C. Their checkpoints are written atomically, so a kill never leaves half of one.
+    public func kill() { send(SIGKILL) }
 
     private func send(_ signal: Int32) {
         lock.withLock {
-            if !reaped { _ = kill(-processIdentifier, signal) }
+            if !reaped { _ = sendSignal(toGroup: processIdentifier, signal) }
         }
     }
 
@@ -185,3 +186,6 @@ public final class ChildProcess: @unchecked Sendable {
         func get() -> Data { lock.withLock { data } }
     }
 }
+
+/// `kill(-group, signal)`, outside the class, where `kill` still names the C call rather than `ChildProcess.kill()`.
+private func sendSignal(toGroup group: pid_t, _ signal: Int32) -> Int32 { kill(-group, signal) }

@@ -147,6 +147,9 @@ public struct TorchJob: Codable, Sendable, Equatable {
     public var seed: UInt64
     public var output: String
     public var resumeFrom: String?
+    /// Tailor creates this file to ask a run of several processes to stop after the current step (a signal to the
+    /// launcher would make it tear the workers down); a single process gets SIGINT.
+    public var stopFile: String
     public var checkpointState: StateSeed
 
     enum CodingKeys: String, CodingKey {
@@ -163,6 +166,7 @@ public struct TorchJob: Codable, Sendable, Equatable {
         case gradientCheckpointing = "gradient_checkpointing"
         case precision, quantize, device, seed, output
         case resumeFrom = "resume_from"
+        case stopFile = "stop_file"
         case checkpointState = "checkpoint_state"
     }
 
@@ -190,6 +194,7 @@ public struct TorchJob: Codable, Sendable, Equatable {
         try c.encode(seed, forKey: .seed)
         try c.encode(output, forKey: .output)
         try c.encode(resumeFrom, forKey: .resumeFrom)
+        try c.encode(stopFile, forKey: .stopFile)
         try c.encode(checkpointState, forKey: .checkpointState)
     }
 }
@@ -221,6 +226,9 @@ public enum TorchHandOff {
 
     /// `RUN/torch/job.json`.
     public static func jobURL(in runFolder: URL) -> URL { folder(in: runFolder).appendingPathComponent("job.json") }
+
+    /// `RUN/torch/stop`: present means "stop after the current step" (see `TorchJob.stopFile`).
+    public static func stopURL(in runFolder: URL) -> URL { folder(in: runFolder).appendingPathComponent("stop") }
 
     /// The examples as the backend reads them: ids and the shifted next-token targets.
     public static func examples(_ examples: [TokenizedExample]) -> [TorchExample] {
@@ -254,6 +262,8 @@ public enum TorchHandOff {
             throw TrainingError.io(path: root.path, reason: "cannot create the hand-off folder: \(error.localizedDescription)")
         }
 
+        // A stop request left over from an earlier session of this run must not end the new one at once.
+        try? FileManager.default.removeItem(at: stopURL(in: runFolder))
         let lora = LoRAParameters(model: config, config: p.lora)
         lora.initialize(seed: p.seed)
         let initial = root.appendingPathComponent("initial")
@@ -287,7 +297,7 @@ public enum TorchHandOff {
             patience: p.patience, keepCheckpoints: p.keepCheckpoints, gradientCheckpointing: p.checkpointing,
             precision: settings.precision.rawValue, quantize: settings.quantize4Bit ? "4bit" : nil,
             device: settings.device, seed: p.seed, output: output.path,
-            resumeFrom: resumeFrom?.standardizedFileURL.path,
+            resumeFrom: resumeFrom?.standardizedFileURL.path, stopFile: stopURL(in: output).path,
             checkpointState: TorchJob.StateSeed(
                 totalSteps: prepared.plan.count, trainFingerprint: prepared.trainFingerprint,
                 validationFingerprint: prepared.validationFingerprint, parameters: p))

@@ -70,27 +70,34 @@ public struct TorchLauncher: Sendable {
                 + "); keep the Tailor_Training.resources folder next to the tailor binary, or set TAILOR_TORCH_SCRIPTS")
     }
 
+    /// True when `settings` start several processes through accelerate.
+    public static func isMultiProcess(_ settings: TorchSettings, visibleGPUs: Int) -> Bool {
+        (settings.gpus == 0 ? visibleGPUs : settings.gpus) > 1
+    }
+
     /// The command that trains `job` with `settings`, given how many CUDA GPUs the probe saw.
     ///
     /// One process unless more than one GPU is used; then `accelerate launch` with DDP, or FSDP with `fsdp`.
     /// FSDP follows PEFT's guidance: full state dicts (the adapter saves as one file), `use_orig_params` off with
-    /// PEFT's own wrap policy (the program installs it), and with 4-bit weights CPU-RAM-efficient loading (the
-    /// program also stores the quantized weights as bf16 so FSDP can shard them).
+    /// PEFT's own wrap policy (the program installs it), and CPU-RAM-efficient loading, so only rank 0 reads the
+    /// weights and the others receive them (FSDP is for models one host's RAM cannot hold once per GPU; with 4-bit
+    /// weights the program also stores them as bf16 so FSDP can shard them).
     public func trainArguments(job: URL, settings: TorchSettings, visibleGPUs: Int) -> [String] {
         let script = scripts.appendingPathComponent(Self.trainScript).path
+        guard Self.isMultiProcess(settings, visibleGPUs: visibleGPUs) else {
+            return [python.path, "-u", script, "--job", job.path]
+        }
         let processes = settings.gpus == 0 ? visibleGPUs : settings.gpus
-        guard processes > 1 else { return [python.path, "-u", script, "--job", job.path] }
         var arguments = [
             python.path, "-m", "accelerate.commands.launch", "--num_machines", "1", "--num_processes", "\(processes)",
             "--mixed_precision", "no", "--dynamo_backend", "no",
         ]
         if settings.fsdp {
             arguments += [
-                "--use_fsdp", "--fsdp_version", "1", "--fsdp_sharding_strategy", "FULL_SHARD",
+                "--use_fsdp", "--fsdp_sharding_strategy", "FULL_SHARD",
                 "--fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP", "--fsdp_use_orig_params", "false",
                 "--fsdp_state_dict_type", "FULL_STATE_DICT", "--fsdp_sync_module_states", "true",
-                "--fsdp_cpu_ram_efficient_loading", settings.quantize4Bit ? "true" : "false",
-                "--fsdp_offload_params", "false",
+                "--fsdp_cpu_ram_efficient_loading", "true", "--fsdp_offload_params", "false",
             ]
         } else {
             arguments.append("--multi_gpu")

@@ -20,6 +20,7 @@ public final class TorchTrainer: @unchecked Sendable {
     private let lock = NSLock()
     private var child: ChildProcess?
     private var stopRequested = false
+    private var isMultiProcess = false
 
     public init(
         prepared: PreparedRun, model: URL, config: ModelConfig, baseModel: String, settings: TorchSettings,
@@ -52,13 +53,21 @@ public final class TorchTrainer: @unchecked Sendable {
         return environment
     }
 
-    /// Asks the program to stop after its current step and save a checkpoint (Ctrl-C, SIGTERM).
+    /// Asks the program to stop after its current step and save a checkpoint (Ctrl-C, SIGTERM): the stop file for
+    /// every process, and SIGINT as well when it runs alone (it then notices mid-step too).
     public func interrupt() {
-        let running: ChildProcess? = lock.withLock {
+        let (running, multiProcess): (ChildProcess?, Bool) = lock.withLock {
             stopRequested = true
-            return child
+            return (child, isMultiProcess)
         }
-        running?.interrupt()
+        _ = FileManager.default.createFile(atPath: TorchHandOff.stopURL(in: runFolder).path, contents: Data())
+        if !multiProcess { running?.interrupt() }
+    }
+
+    /// Ends the program and its workers at once (a second Ctrl-C); the last checkpoint stays usable.
+    public func kill() {
+        let running = lock.withLock { child }
+        running?.kill()
     }
 
     /// Trains: fresh, or from `resumeFrom` (a checkpoint folder of this run). `visibleGPUs` is the probe's count.
@@ -93,9 +102,10 @@ public final class TorchTrainer: @unchecked Sendable {
         }
         let stopAlreadyRequested = lock.withLock {
             child = process
+            isMultiProcess = TorchLauncher.isMultiProcess(settings, visibleGPUs: visibleGPUs)
             return stopRequested
         }
-        if stopAlreadyRequested { process.interrupt() }
+        if stopAlreadyRequested { interrupt() }
         defer { lock.withLock { child = nil } }
 
         var session = Session(
@@ -106,7 +116,7 @@ public final class TorchTrainer: @unchecked Sendable {
             guard failure == nil else { return }
             do { try session.handle(TorchProtocol.parse(line), log: log, metrics: &metrics, progress: progress) } catch {
                 failure = error
-                process.terminate()
+                process.kill()
             }
         }
         let status = process.wait()

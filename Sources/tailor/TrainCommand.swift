@@ -231,7 +231,7 @@ struct TrainCommand: ParsableCommand {
             model: engine, train: train, validation: validation, parameters: parameters,
             runFolder: runFolder, baseModel: config.model)
         let checkpoint = try resumeCheckpoint(resuming: resuming, runFolder: runFolder)
-        let summary = try supervised(printer: printer, onStop: {}) { stop in
+        let summary = try supervised(printer: printer, onStop: {}, onForce: {}) { stop in
             try trainer.run(resumeFrom: checkpoint, progress: printer.handle, shouldStop: { stop.isSet })
         }
         printSummary(summary, runFolder: runFolder, estimate: estimate)
@@ -247,12 +247,13 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// Runs `train` with Ctrl-C and SIGTERM handled: an interrupted run says how to resume and exits with 130.
+    /// `onStop` passes a first request on to a backend process, `onForce` ends it before a second one quits.
     func supervised(
-        printer: ProgressPrinter, onStop: @escaping @Sendable () -> Void,
+        printer: ProgressPrinter, onStop: @escaping @Sendable () -> Void, onForce: @escaping @Sendable () -> Void,
         _ train: (StopFlag) throws -> TrainingSummary
     ) throws -> TrainingSummary {
         let stop = StopFlag()
-        let sources = installSignalHandlers(stop: stop, printer: printer, onStop: onStop)
+        let sources = installSignalHandlers(stop: stop, printer: printer, onStop: onStop, onForce: onForce)
         defer { sources.forEach { $0.cancel() } }
         do { return try train(stop) } catch let error as TrainingError {
             if case .interrupted = error {
@@ -302,7 +303,9 @@ struct TrainCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
         if !resuming { try saveConfiguration(config, in: runFolder) }
         let checkpoint = try resumeCheckpoint(resuming: resuming, runFolder: runFolder)
-        let summary = try supervised(printer: printer, onStop: { trainer.interrupt() }) { _ in
+        let summary = try supervised(
+            printer: printer, onStop: { trainer.interrupt() }, onForce: { trainer.kill() }
+        ) { _ in
             try trainer.run(resumeFrom: checkpoint, visibleGPUs: gpus.count, progress: printer.handle)
         }
         printSummary(summary, runFolder: runFolder, estimate: nil)
@@ -619,10 +622,12 @@ struct TrainCommand: ParsableCommand {
     // MARK: Signals
 
     /// Ctrl-C or SIGTERM once: finish the step, save, stop (`onStop` passes the request on to a backend process);
-    /// twice: quit at once.
-    func installSignalHandlers(stop: StopFlag, printer: ProgressPrinter, onStop: @escaping @Sendable () -> Void)
-        -> [any DispatchSourceSignal]
-    {
+    /// twice: quit at once (`onForce` ends the backend process first, which no terminal signal reaches: it runs in
+    /// its own process group).
+    func installSignalHandlers(
+        stop: StopFlag, printer: ProgressPrinter, onStop: @escaping @Sendable () -> Void,
+        onForce: @escaping @Sendable () -> Void
+    ) -> [any DispatchSourceSignal] {
         let signals: [Int32] = [SIGINT, SIGTERM]
         return signals.map { number in
             signal(number, SIG_IGN)
@@ -635,6 +640,7 @@ struct TrainCommand: ParsableCommand {
                             "\nstopping after this step and saving a checkpoint (press Ctrl-C again to quit at once)\n"
                                 .utf8))
                 } else {
+                    onForce()
                     Foundation.exit(130)
                 }
             }

@@ -6,19 +6,22 @@ import Testing
 import Training
 
 @Suite(.serialized) struct TorchRunTests {
-    /// A run whose "Python" is `body`, a POSIX shell script; it receives `-u SCRIPT --job JOB` like the real one.
-    static func trainer(_ body: String, runFolder: URL? = nil) throws -> (TorchTrainer, URL) {
+    /// A run whose "Python" is `body`, a POSIX shell script; it receives the real command line, whose last argument is
+    /// the job (`-u SCRIPT --job JOB`, or accelerate's launcher flags before `SCRIPT --job JOB`).
+    static func trainer(_ body: String, runFolder: URL? = nil, settings: TorchSettings = TorchSettings()) throws
+        -> (TorchTrainer, URL)
+    {
         let folder = Tiny.temporaryFolder("torch-run")
         let run = runFolder ?? folder.appendingPathComponent("run")
         let scripts = folder.appendingPathComponent("scripts")
         try FileManager.default.createDirectory(at: scripts, withIntermediateDirectories: true)
         let python = folder.appendingPathComponent("fake-python")
-        try ("#!/bin/sh\nJOB=\"$4\"\nRUN=$(dirname \"$(dirname \"$JOB\")\")\n" + body)
+        try ("#!/bin/sh\nfor JOB; do :; done\nRUN=$(dirname \"$(dirname \"$JOB\")\")\n" + body)
             .write(to: python, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: python.path)
         let trainer = try TorchTrainer(
             prepared: try TorchHandOffTests.prepared(), model: URL(fileURLWithPath: "/models/tiny.gguf"),
-            config: Tiny.config, baseModel: "tiny", settings: TorchSettings(),
+            config: Tiny.config, baseModel: "tiny", settings: settings,
             launcher: TorchLauncher(python: python, scripts: scripts), runFolder: run)
         return (trainer, run)
     }
@@ -161,6 +164,44 @@ import Training
             guard case .interrupted(let step, _) = error as? TrainingError else { return false }
             return step == 1
         }
+    }
+
+    @Test func severalProcessesAreAskedThroughTheStopFileNotASignal() throws {
+        // A signal would reach accelerate's launcher, which tears the workers down; the program polls the file.
+        let (trainer, run) = try Self.trainer(
+            "trap 'exit 99' INT\n"
+                + "if [ -f \"$RUN/torch/stop\" ]; then\n" + Self.say(#"{"event":"interrupted","step":7}"#) + "exit 130\nfi\n"
+                + Self.say(#"{"event":"started","device":"cuda:0","precision":"bf16","world_size":2}"#)
+                + "i=0\nwhile [ $i -lt 100 ]; do\n  if [ -f \"$RUN/torch/stop\" ]; then\n"
+                + Self.say(#"{"event":"interrupted","step":1}"#) + "    exit 130\n  fi\n  sleep 0.05; i=$((i+1))\ndone\nexit 0\n",
+            settings: TorchSettings(gpus: 2))
+        try FileManager.default.createDirectory(
+            at: TorchHandOff.folder(in: run), withIntermediateDirectories: true)
+        // A stop file left from an earlier session must not end this one (the stand-in would report step 7).
+        _ = FileManager.default.createFile(atPath: TorchHandOff.stopURL(in: run).path, contents: Data())
+        #expect {
+            try trainer.run(resumeFrom: nil, visibleGPUs: 2) { event in
+                if case .started = event { trainer.interrupt() }
+            }
+        } throws: { error in
+            guard case .interrupted(1, _) = error as? TrainingError else { return false }
+            return true
+        }
+        let job = try TorchHandOff.readJob(in: run)
+        #expect(job.stopFile == TorchHandOff.stopURL(in: run.standardizedFileURL).path)
+    }
+
+    @Test func aSecondCtrlCEndsTheProgramAtOnce() throws {
+        let (trainer, _) = try Self.trainer(
+            "trap '' INT TERM\n" + Self.say(#"{"event":"started","device":"cpu","precision":"fp32"}"#)
+                + "i=0\nwhile [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done\nexit 0\n")
+        let started = Date()
+        #expect {
+            try trainer.run(resumeFrom: nil, visibleGPUs: 0) { event in
+                if case .started = event { trainer.kill() }
+            }
+        } throws: { "\($0)".contains("was killed by signal 9") }
+        #expect(Date().timeIntervalSince(started) < 4)
     }
 
     @Test func aNonFiniteLossKeepsTheProgramsCheckpoint() throws {

@@ -9,6 +9,7 @@ Versions come from package metadata (no heavy imports); only torch is imported, 
 bitsandbytes only when CUDA is available (its import is what fails on a broken install). Standard library only,
 Python 3.9+. The reader is Sources/Training/TorchHandOff.swift.
 """
+import contextlib
 import json
 import platform
 import sys
@@ -69,13 +70,15 @@ def main():
     try:
         report["packages"] = package_versions()
         facts, gpus = (None, [])
-        if report["packages"].get("torch"):
-            facts, gpus = torch_facts(errors)
-        if facts and facts.get("cuda") and report["packages"].get("bitsandbytes"):
-            try:
-                import bitsandbytes  # noqa: F401  (loading its CUDA library is the check)
-            except Exception as e:
-                errors["bitsandbytes"] = one_line(e)
+        # Imports may print banners (old bitsandbytes does); stdout carries only the report.
+        with contextlib.redirect_stdout(sys.stderr):
+            if report["packages"].get("torch"):
+                facts, gpus = torch_facts(errors)
+            if facts and facts.get("cuda") and report["packages"].get("bitsandbytes"):
+                try:
+                    import bitsandbytes  # noqa: F401  (loading its CUDA library is the check)
+                except Exception as e:
+                    errors["bitsandbytes"] = one_line(e)
         report["errors"] = errors
         report["torch"] = facts
         report["gpus"] = gpus

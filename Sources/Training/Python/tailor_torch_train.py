@@ -1,7 +1,8 @@
 """Tailor's torch backend: trains a LoRA adapter with transformers + peft from a hand-off folder Tailor prepared.
 
-Contract (writer side: Sources/Training/TorchHandOff.swift; full text: the torch hand-off spec, format 1):
-  in   RUN/torch/job.json          model, LoRA settings, optimizer, cadence, precision, quantize, device, seed, resume
+Contract (writer side and field list: Sources/Training/TorchHandOff.swift, format 1):
+  in   RUN/torch/job.json          model, LoRA settings, optimizer, cadence, precision, quantize, device, seed, resume,
+                                    stop_file (created by Tailor: stop after the current step; several processes)
        RUN/torch/train.jsonl        {"ids": [...], "targets": [...]} per example; targets already shifted, -1 = no loss
        RUN/torch/validation.jsonl   same layout
        RUN/torch/plan.jsonl         one optimizer step per line: micro_batches (train indices), epoch, lr
@@ -376,11 +377,13 @@ class Trainer:
                 (ce * (scale * weight)).backward()
             loss_sum += ce.item() * weight
         loss_sum = self.all_sum([loss_sum])[0]
-        squares = torch.zeros((), dtype=torch.float64, device=self.device)
+        # Summed in float64 on the CPU: MPS has no float64, and the norm decides clipping, so it must not drift.
+        squares = torch.zeros((), dtype=torch.float64)
         for p in self.trainable:
             if p.grad is not None:
-                squares += p.grad.detach().double().pow(2).sum()
+                squares += p.grad.detach().float().pow(2).sum().to("cpu", torch.float64)
         if self.fsdp:  # each rank holds a shard of the gradients
+            squares = squares.to(self.device)
             torch.distributed.all_reduce(squares)
         loss = loss_sum / total_targets if total_targets else float("nan")
         return loss, math.sqrt(squares.item()), tokens
@@ -617,7 +620,14 @@ class Trainer:
         return patience is not None and book["evaluationsWithoutImprovement"] >= patience and step < len(self.plan)
 
     def stop_agreed(self):
-        """Every rank must stop after the same step, so the flag is OR-ed over ranks."""
+        """Every rank must stop after the same step, so the flag is OR-ed over ranks.
+
+        Tailor asks a run of several processes to stop through the job's stop file rather than a signal: a signal to
+        the launcher would make it shut the workers down, and kill them if a save outlasts its grace period.
+        """
+        stop_file = self.job.get("stop_file")
+        if stop_file and os.path.exists(stop_file):
+            self.stop_requested = True
         return bool(self.all_sum([1.0 if self.stop_requested else 0.0])[0])
 
     def run(self):
