@@ -49,7 +49,7 @@ let package = Package(
         // Paths to fixtures and fetched assets, shared by every test target.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         // Logic tests: fast in a debug build.
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: strict),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ModelStoresTests", dependencies: ["ModelStores", "Formats", "TestSupport"], swiftSettings: strict),

@@ -163,7 +163,6 @@ public final class TorchTrainer: @unchecked Sendable {
         }
 
         var outline: RunOutline
-        let startStep: Int
         let started: Date
         var ending: Ending?
         var sessionTokens = 0
@@ -175,7 +174,6 @@ public final class TorchTrainer: @unchecked Sendable {
         init(outline: RunOutline, startStep: Int, started: Date, epochs: [Double]) {
             self.outline = outline
             self.outline.startStep = startStep
-            self.startStep = startStep
             self.started = started
             self.epochs = epochs
         }

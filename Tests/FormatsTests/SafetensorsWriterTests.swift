@@ -45,23 +45,10 @@ import Testing
 
     /// The inputs and the expected bytes both come from Scripts/reference/safetensors_fixtures.py (torch casts + save_file).
     @Test func matchesTheReferenceWriterByteForByte() throws {
-        struct Input: Decodable {
-            struct Tensor: Decodable {
-                let dtype: String
-                let shape: [Int]
-                let float32Bits: [UInt32]?
-                let int64: [Int64]?
-                enum CodingKeys: String, CodingKey {
-                    case dtype, shape, int64
-                    case float32Bits = "float32_bits"
-                }
-            }
-            let metadata: [String: String]
-            let tensors: [String: Tensor]
-        }
         let folder = SafetensorsFixtures.folder
         let input = try JSONDecoder().decode(
-            Input.self, from: Data(contentsOf: folder.appendingPathComponent("writer_input.json")))
+            SafetensorsFixtures.ExpectedFile.self,
+            from: Data(contentsOf: folder.appendingPathComponent("writer_input.json")))
         var writer = SafetensorsWriter(metadata: input.metadata)
         for (name, tensor) in input.tensors {
             if let ints = tensor.int64 {

@@ -1,18 +1,7 @@
 // Seeded inputs, finite differences and comparisons shared by the kernel tests.
 import Tensors
+import TestSupport
 
-/// SplitMix64: a tiny deterministic generator so every run sees the same inputs.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func randomFloats(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
     var generator = SeededGenerator(seed: seed)
