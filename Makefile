@@ -20,9 +20,10 @@ demo: deps assets release
 
 deps:
 ifeq ($(UNAME),Linux)
-	@dpkg -s libopenblas-dev >/dev/null 2>&1 || { \
-		echo "make: installing OpenBLAS (libopenblas-dev)" >&2; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libopenblas-dev; }
+	@missing=""; for p in libopenblas-dev libdnnl-dev; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing$$missing (OpenBLAS, oneDNN)" >&2; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 endif
 
 assets:

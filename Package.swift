@@ -1,16 +1,31 @@
 // swift-tools-version: 6.0
 // Tailor: fine-tune a local LLM on your own JSONL data and get a LoRA adapter every runtime loads.
 // Module layout and the one-way import rules are in DESIGN.md §2.
+import Foundation
 import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
+// Kernels are compiled for the CPU that builds them (Tailor is built where it runs): AVX-512 or AVX2 vectors
+// instead of the SSE2 baseline.
+// They are optimized in debug builds too, so logic tests and CLI tests on a real model run at usable speed.
+let native: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "native"], .when(platforms: [.linux])),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
 #if os(macOS)
 let blas: [Target.Dependency] = []
 let blasLinker: [LinkerSetting] = [.linkedFramework("Accelerate")]
+let matmul: [Target.Dependency] = []
+let matmulSettings: [SwiftSetting] = []
 #else
 let blas: [Target.Dependency] = ["CBLAS"]
 let blasLinker: [LinkerSetting] = []
+// oneDNN (libdnnl-dev, installed by `make deps`) runs the products; without its header Tailor builds on OpenBLAS alone.
+let hasOneDNN = FileManager.default.fileExists(atPath: "/usr/include/oneapi/dnnl/dnnl.h")
+let matmul: [Target.Dependency] = hasOneDNN ? ["DNNL"] : []
+let matmulSettings: [SwiftSetting] = hasOneDNN ? [.define("TAILOR_ONEDNN")] : []
 #endif
 
 let package = Package(
@@ -27,15 +42,18 @@ let package = Package(
         .systemLibrary(
             name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "Tensors", dependencies: blas, swiftSettings: strict, linkerSettings: blasLinker),
-        .target(name: "Formats", swiftSettings: strict),
+        .systemLibrary(name: "DNNL", path: "Sources/DNNL", providers: [.apt(["libdnnl-dev"])]),
+        .target(
+            name: "Tensors", dependencies: blas + matmul, swiftSettings: strict + native + matmulSettings,
+            linkerSettings: blasLinker),
+        .target(name: "Formats", swiftSettings: strict + native),
         .target(name: "Tokenizers", dependencies: ["Formats"], swiftSettings: strict),
         .target(name: "ChatTemplates", swiftSettings: strict),
-        .target(name: "Models", dependencies: ["Tensors", "Formats"], swiftSettings: strict),
+        .target(name: "Models", dependencies: ["Tensors", "Formats"], swiftSettings: strict + native),
         .target(name: "Datasets", dependencies: ["Tokenizers", "ChatTemplates", "Formats"], swiftSettings: strict),
         // Python/: the PyTorch backend's programs, started by `train --backend torch` and `doctor`.
         .target(
-            name: "Training", dependencies: ["Models", "Datasets"], resources: [.copy("Python")],
+            name: "Training", dependencies: ["Models", "Datasets", "Tensors"], resources: [.copy("Python")],
             swiftSettings: strict),
         .target(name: "ModelStores", dependencies: ["Formats"], swiftSettings: strict),
         .executableTarget(

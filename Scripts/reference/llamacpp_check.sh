@@ -11,8 +11,8 @@
 # up as a much shorter shared prefix with the adapter than without, or as llama.cpp refusing to load it.
 # Writes only under $WORK; prints both texts and the length of their common prefix.
 #
-# Cost: the llama.cpp build (ggml CPU backend + libllama + common + llama-completion) takes well over 10 minutes on
-# two shared cores; run it on a quiet machine. Later runs reuse $WORK/build.
+# Cost: the llama.cpp build (ggml CPU backend + libllama + common + llama-completion, by llamacpp_build.sh next to
+# this script) takes well over 10 minutes on two shared cores; run it on a quiet machine. Later runs reuse $WORK/build.
 #
 # Usage: Scripts/reference/llamacpp_check.sh RUN [PROMPT] [TOKENS]
 #   RUN     a run folder from `tailor train` whose base model is a GGUF (config.json "modelPath")
@@ -32,15 +32,10 @@ sdist="$root/.assets/downloads/llama_cpp_python-0.3.36.tar.gz"
 base="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["modelPath"])' "$run/config.json")"
 case "$base" in *.gguf) ;; *) echo "the run's base ($base) is not a GGUF; llama.cpp needs one" >&2; exit 1 ;; esac
 
-mkdir -p "$work"
-src="$work/llama_cpp_python-0.3.36/vendor/llama.cpp"
-if [ ! -d "$src" ]; then tar -xzf "$sdist" -C "$work"; fi
+# shellcheck source=Scripts/reference/llamacpp_build.sh
+. "$root/Scripts/reference/llamacpp_build.sh"
+llamacpp_build "$work" "$sdist" llama-completion
 bin="$work/build/bin/llama-completion"
-if [ ! -x "$bin" ]; then
-    cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
-        -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=ON
-    cmake --build "$work/build" --target llama-completion -j "$(nproc)"
-fi
 
 adapter="$work/adapter.gguf"
 "$tailor" export "$run" --to gguf-lora --output "$adapter"

@@ -9,55 +9,39 @@ import Tensors
 
 // MARK: - Weights
 
-/// How frozen projection weights are held in memory.
+/// How frozen weight matrices are held in memory (`--weights`). Norm vectors are always Float32.
 public enum WeightStorage: String, Sendable, Codable, CaseIterable {
-    /// Float32: fastest, 4 bytes per parameter.
-    case float32
-    /// bfloat16, widened to Float32 one matrix at a time before each product: half the memory, a little slower.
-    case bfloat16
+    /// Float32: 4 bytes per parameter; fp32 products read it directly.
+    case float32 = "f32"
+    /// bfloat16: 2 bytes per parameter; bf16 products read it directly.
+    case bfloat16 = "bf16"
+    /// As stored on disk (GGUF quant blocks, bf16, f16, f32), widened a panel at a time inside each product.
+    case quantized
+
+    /// Bytes a matrix of `elements` parameters stored as `storedBytes` bytes occupies in this storage.
+    public func bytes(elements: Int, storedBytes: Int) -> Int {
+        switch self {
+        case .float32: return 4 * elements
+        case .bfloat16: return 2 * elements
+        case .quantized: return storedBytes
+        }
+    }
 }
 
-/// A frozen linear layer: weight [Out, In] (Float32 or bfloat16) and an optional bias [Out].
+/// A frozen linear layer: weight [Out, In] in its stored layout and an optional bias [Out].
 public final class FrozenLinear: @unchecked Sendable {
-    /// The weight in Float32, or nil when it is held as bfloat16.
-    public let weight: FloatBuffer?
-    private let bfloat16: UnsafeMutablePointer<UInt16>?
+    public let weight: WeightMatrix
     public let bias: FloatBuffer?
-    public let inFeatures: Int
-    public let outFeatures: Int
+    public var inFeatures: Int { weight.columns }
+    public var outFeatures: Int { weight.rows }
 
-    init(weight: [Float], bias: FloatBuffer?, inFeatures: Int, outFeatures: Int, storage: WeightStorage) {
-        precondition(weight.count == inFeatures * outFeatures, "linear weight size")
-        switch storage {
-        case .float32:
-            self.weight = FloatBuffer(weight)
-            bfloat16 = nil
-        case .bfloat16:
-            self.weight = nil
-            let packed = UnsafeMutablePointer<UInt16>.allocate(capacity: weight.count)
-            for i in weight.indices { packed[i] = floatToBFloat16Bits(weight[i]) }
-            bfloat16 = packed
-        }
+    init(weight: WeightMatrix, bias: FloatBuffer?) {
+        self.weight = weight
         self.bias = bias
-        self.inFeatures = inFeatures
-        self.outFeatures = outFeatures
     }
-
-    deinit { bfloat16?.deallocate() }
 
     /// Bytes the weight occupies.
-    public var weightBytes: Int { inFeatures * outFeatures * (weight == nil ? 2 : 4) }
-
-    /// The weight as Float32: the stored buffer, or `scratch` filled by widening the bfloat16 copy.
-    func floats(scratch: FloatBuffer, pool: WorkerPool) -> UnsafePointer<Float> {
-        if let weight { return UnsafePointer(weight.pointer) }
-        guard let bfloat16 else { preconditionFailure("linear layer without weights") }
-        let target = scratch.pointer
-        pool.forEachChunk(inFeatures * outFeatures, minimumChunk: 65_536) { range in
-            for i in range { target[i] = Float(bitPattern: UInt32(bfloat16[i]) << 16) }
-        }
-        return UnsafePointer(target)
-    }
+    public var weightBytes: Int { weight.bytes }
 }
 
 /// One decoder layer's frozen weights.
@@ -81,20 +65,21 @@ public struct DecoderLayerWeights: @unchecked Sendable {
     }
 }
 
-/// Every frozen weight of a model in Float32, HF orientation.
+/// Every frozen weight of a model in HF orientation: matrices in the chosen storage, vectors in Float32.
 public final class TransformerWeights: @unchecked Sendable {
     public let config: ModelConfig
-    public let embedding: FloatBuffer  // [V, C]
+    public let embedding: WeightMatrix  // [V, C]
     public let layers: [DecoderLayerWeights]
     public let finalNorm: FloatBuffer  // [C]
-    /// [V, C]; the same buffer as `embedding` when the model ties them.
-    public let outputHead: FloatBuffer
+    /// [V, C]; the same matrix as `embedding` when the model ties them.
+    public let outputHead: WeightMatrix
 
-    /// How the projection weights are held.
+    /// How the weight matrices are held.
     public let storage: WeightStorage
 
-    /// Moves the tensors of `weights` (already shape-checked by the loader) into engine buffers, one tensor at a time,
-    /// so the model is never held twice. Embedding and norms stay Float32 whatever `storage` says.
+    /// Moves the tensors of `weights` (already shape-checked by the loader) into engine storage one tensor at a time,
+    /// so the model is never held twice: `quantized` keeps each matrix as loaded, `f32`/`bf16` widen or round one
+    /// matrix at a time (the load-time peak is the final size plus the largest tensor).
     public init(_ weights: consuming ModelWeights, storage: WeightStorage = .float32) throws {
         var source = weights
         let config = source.config
@@ -103,45 +88,66 @@ public final class TransformerWeights: @unchecked Sendable {
         func buffer(_ role: WeightRole, _ layer: Int? = nil) throws -> FloatBuffer {
             FloatBuffer(try source.take(WeightNames.huggingFaceName(role, layer: layer)).values)
         }
-        func linear(_ role: WeightRole, _ biasRole: WeightRole?, _ layer: Int, _ input: Int, _ output: Int) throws
-            -> FrozenLinear
-        {
+        func matrix(_ role: WeightRole, _ layer: Int? = nil) throws -> WeightMatrix {
+            let tensor = try source.take(WeightNames.huggingFaceName(role, layer: layer))
+            precondition(tensor.shape.count == 2, "\(role) is not a matrix")
+            if let stored = tensor.matrix {
+                switch (storage, stored.layout) {
+                case (.quantized, _), (.float32, .float32), (.bfloat16, .bfloat16): return stored
+                default: break
+                }
+            }
+            let values = tensor.values
+            return values.withUnsafeBufferPointer {
+                WeightMatrix(values: $0.baseAddress!, rows: tensor.shape[0], columns: tensor.shape[1],
+                             bfloat16: storage == .bfloat16)
+            }
+        }
+        func linear(_ role: WeightRole, _ biasRole: WeightRole?, _ layer: Int) throws -> FrozenLinear {
             let bias = try biasRole.flatMap { role in
                 source.tensors[WeightNames.huggingFaceName(role, layer: layer)] == nil ? nil : try buffer(role, layer)
             }
-            let weight = try source.take(WeightNames.huggingFaceName(role, layer: layer)).values
-            return FrozenLinear(weight: weight, bias: bias, inFeatures: input, outFeatures: output, storage: storage)
+            return FrozenLinear(weight: try matrix(role, layer), bias: bias)
         }
-        let c = config.hiddenSize
-        let qWidth = config.headCount * config.headDim
-        let kvWidth = config.kvHeadCount * config.headDim
-        let f = config.intermediateSize
-        embedding = try buffer(.tokenEmbedding)
+        embedding = try matrix(.tokenEmbedding)
         finalNorm = try buffer(.finalNorm)
-        outputHead = config.tieWordEmbeddings || source.tied ? embedding : try buffer(.outputHead)
+        outputHead = config.tieWordEmbeddings || source.tied ? embedding : try matrix(.outputHead)
         layers = try (0..<config.layerCount).map { l in
             DecoderLayerWeights(
                 attentionNorm: try buffer(.attentionNorm, l),
-                query: try linear(.query, .queryBias, l, c, qWidth),
-                key: try linear(.key, .keyBias, l, c, kvWidth),
-                value: try linear(.value, .valueBias, l, c, kvWidth),
-                attentionOutput: try linear(.attentionOutput, .attentionOutputBias, l, qWidth, c),
+                query: try linear(.query, .queryBias, l),
+                key: try linear(.key, .keyBias, l),
+                value: try linear(.value, .valueBias, l),
+                attentionOutput: try linear(.attentionOutput, .attentionOutputBias, l),
                 queryNorm: config.qkNorm ? try buffer(.queryNorm, l) : nil,
                 keyNorm: config.qkNorm ? try buffer(.keyNorm, l) : nil,
                 mlpNorm: try buffer(.mlpNorm, l),
-                gate: try linear(.gate, nil, l, c, f),
-                up: try linear(.up, nil, l, c, f),
-                down: try linear(.down, nil, l, f, c))
+                gate: try linear(.gate, nil, l),
+                up: try linear(.up, nil, l),
+                down: try linear(.down, nil, l))
         }
+    }
+
+    /// Every weight matrix once (the tied head is the embedding).
+    public var matrices: [WeightMatrix] {
+        var all = [embedding] + (outputHead === embedding ? [] : [outputHead])
+        for layer in layers { all += LoRATarget.allCases.map { layer.linear($0).weight } }
+        return all
     }
 
     /// Bytes held by all frozen weights.
     public var bytes: Int {
-        let linear = layers.reduce(0) { total, layer in
-            total + [LoRATarget.q, .k, .v, .o, .gate, .up, .down].reduce(0) { $0 + layer.linear($1).weightBytes }
-        }
         let vectors = layers.count * 2 * config.hiddenSize + config.hiddenSize
-        return linear + 4 * (embedding.count + vectors + (outputHead === embedding ? 0 : outputHead.count))
+        return matrices.reduce(0) { $0 + $1.bytes } + 4 * vectors
+    }
+
+    /// The stored element types of the matrices with their share of the bytes, largest first: `Q4_1 72%, Q8_0 28%`.
+    public var storageSummary: String {
+        var byType: [String: Int] = [:]
+        for matrix in matrices { byType[matrix.layout.name, default: 0] += matrix.bytes }
+        let total = max(1, byType.values.reduce(0, +))
+        return byType.sorted { $0.value > $1.value }.map { "\($0.key) \(100 * $0.value / total)%" }
+            .joined(separator: ", ")
     }
 }
 
@@ -227,19 +233,17 @@ final class LayerActivations {
 final class GradientScratch {
     let normalized: FloatBuffer  // attn_norm or ffn_norm output [N, C]
     let activated: FloatBuffer  // SwiGLU output [N, F]
-    let weight: FloatBuffer  // one projection widened from bfloat16 [Out, In]
     let residual, hidden, finalNorm: FloatBuffer  // [N, C]
     let q, k, v, attention, qProjected, kProjected: FloatBuffer  // [N, H·D] / [N, KVH·D]
     let gate, up, act: FloatBuffer  // [N, F]
     let loraHidden: FloatBuffer  // [N, R]
     let dropped: FloatBuffer  // [N, max(In)]
 
-    init(config: ModelConfig, rank: Int, capacity n: Int, widenedWeights: Bool) {
+    init(config: ModelConfig, rank: Int, capacity n: Int) {
         let c = config.hiddenSize, f = config.intermediateSize
         let qw = config.headCount * config.headDim, kw = config.kvHeadCount * config.headDim
         normalized = FloatBuffer(count: n * c)
         activated = FloatBuffer(count: n * f)
-        weight = FloatBuffer(count: widenedWeights ? max(c * f, c * qw) : 0)
         residual = FloatBuffer(count: n * c)
         hidden = FloatBuffer(count: n * c)
         finalNorm = FloatBuffer(count: n * c)
@@ -271,6 +275,8 @@ public final class Transformer: @unchecked Sendable {
     /// Keep only each layer's input and recompute the rest during backward (less memory, ~⅓ more compute).
     public let checkpointing: Bool
     public let pool: WorkerPool
+    /// Runs the frozen-weight products in the model's precision.
+    public let matmul: MatmulEngine
     /// Receives named intermediates of the forward pass (parity debugging); nil in normal runs.
     public var tap: ActivationTap?
 
@@ -285,13 +291,15 @@ public final class Transformer: @unchecked Sendable {
     private var dropoutSeed: UInt64 = 0
 
     /// `maxPosition` bounds the RoPE table (positions inside one sequence).
+    /// `precision` is the input precision of the frozen-weight products (LoRA, attention and the loss stay Float32).
     public init(weights: TransformerWeights, lora: LoRAParameters?, checkpointing: Bool = false,
-                threads: Int = 0, maxPosition: Int? = nil) {
+                threads: Int = 0, maxPosition: Int? = nil, precision: Precision = .fp32) {
         config = weights.config
         self.weights = weights
         self.lora = lora
         self.checkpointing = checkpointing
         pool = threads > 0 ? WorkerPool(threadCount: threads) : .allCores
+        matmul = MatmulEngine(precision: precision, pool: pool)
         rope = RoPETable(
             headDim: config.headDim, maxPosition: maxPosition ?? min(config.maxPositionEmbeddings, 32_768),
             theta: Double(config.ropeTheta), scaling: Self.ropeScaling(config.ropeScaling))
@@ -310,8 +318,10 @@ public final class Transformer: @unchecked Sendable {
 
     /// Bytes of activation memory a batch of `tokens` needs (for the memory estimate before training): what each
     /// layer keeps, the residual streams, the shared scratch, and the cross-entropy chunk.
+    /// `widenedElements` is the largest weight matrix that the products must widen (0 when every matrix is already
+    /// in the product's precision).
     public static func activationBytes(config: ModelConfig, lora: LoRAConfig?, tokens n: Int, checkpointing: Bool,
-                                       storage: WeightStorage = .float32) -> Int {
+                                       precision: Precision = .fp32, widenedElements: Int = 0) -> Int {
         let c = config.hiddenSize, f = config.intermediateSize
         let qw = config.headCount * config.headDim, kw = config.kvHeadCount * config.headDim
         var perLayer = n * (c + 2 * qw + 2 * kw + 2 * f + 2 + config.headCount)
@@ -325,16 +335,18 @@ public final class Transformer: @unchecked Sendable {
         let layers = checkpointing ? 1 : config.layerCount
         let residualStreams = (config.layerCount + 1) * n * c
         let scratch = n * (4 * c + 3 * qw + 3 * kw + 4 * f + max(c, f, qw) + (lora?.rank ?? 0))
-            + (storage == .bfloat16 ? max(c * f, c * qw) : 0)
         let crossEntropy = 128 * (config.vocabSize + 2 * c)
-        return 4 * (layers * perLayer + residualStreams + scratch + crossEntropy)
+        let products = MatmulEngine.scratchBytes(
+            precision: precision, weightElements: widenedElements,
+            inputElements: max(n * max(c, f, qw), 128 * config.vocabSize))
+        return 4 * (layers * perLayer + residualStreams + scratch + crossEntropy) + products
     }
 
     /// The largest single buffer this model has allocated, in floats (tests check no [tokens, vocab] buffer exists).
     public var largestBufferFloats: Int {
         var sizes = residuals.map(\.count) + [finalRstd.count, crossEntropy?.floatCount ?? 0]
         if let scratch {
-            sizes += [scratch.normalized, scratch.activated, scratch.weight, scratch.residual, scratch.hidden,
+            sizes += [scratch.normalized, scratch.activated, scratch.residual, scratch.hidden,
                       scratch.finalNorm, scratch.q, scratch.k, scratch.v, scratch.attention, scratch.qProjected,
                       scratch.kProjected, scratch.gate, scratch.up, scratch.act, scratch.loraHidden, scratch.dropped]
                 .map(\.count)
@@ -353,8 +365,7 @@ public final class Transformer: @unchecked Sendable {
         layerActivations = (0..<(checkpointing ? 1 : config.layerCount)).map { _ in
             LayerActivations(config: config, lora: lora, capacity: n)
         }
-        scratch = GradientScratch(config: config, rank: lora?.config.rank ?? 0, capacity: n,
-                                  widenedWeights: weights.storage == .bfloat16)
+        scratch = GradientScratch(config: config, rank: lora?.config.rank ?? 0, capacity: n)
         finalRstd = FloatBuffer(count: n)
         crossEntropy = CrossEntropyScratch(chunkRows: 128, vocab: config.vocabSize, channels: c)
     }
@@ -377,8 +388,7 @@ public final class Transformer: @unchecked Sendable {
         self.dropoutSeed = dropoutSeed
         let training = gradScale != nil
         batch.tokens.withUnsafeBufferPointer { ids in
-            embeddingForward(out: residuals[0].pointer, ids: ids.baseAddress!, table: weights.embedding.pointer,
-                             rows: n, channels: config.hiddenSize)
+            embeddingForward(out: residuals[0].pointer, ids: ids.baseAddress!, table: weights.embedding, rows: n)
         }
         emit("embedding", nil, residuals[0], n * config.hiddenSize)
         batch.positions.withUnsafeBufferPointer { positions in
@@ -394,9 +404,9 @@ public final class Transformer: @unchecked Sendable {
         emit("output_norm", nil, scratch.finalNorm, n * c)
         let totals = batch.targets.withUnsafeBufferPointer { targets in
             lmHeadCrossEntropy(
-                hidden: scratch.finalNorm.pointer, weight: weights.outputHead.pointer, targets: targets.baseAddress!,
+                hidden: scratch.finalNorm.pointer, weight: weights.outputHead, targets: targets.baseAddress!,
                 rows: n, dHidden: gradScale == nil ? nil : scratch.hidden.pointer, gradScale: gradScale ?? 0,
-                scratch: crossEntropy, pool: pool)
+                scratch: crossEntropy, matmul: matmul)
         }
         if gradScale != nil {
             rmsNormBackward(dx: scratch.residual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: last.pointer,
@@ -422,8 +432,8 @@ public final class Transformer: @unchecked Sendable {
         guard let scratch else { return [] }
         var out = [Float](repeating: 0, count: batch.count * config.vocabSize)
         out.withUnsafeMutableBufferPointer { logits in
-            matmulForward(y: logits.baseAddress!, x: scratch.finalNorm.pointer, weight: weights.outputHead.pointer,
-                          bias: nil, rows: batch.count, inFeatures: config.hiddenSize, outFeatures: config.vocabSize)
+            matmul.forward(y: logits.baseAddress!, x: scratch.finalNorm.pointer, weight: weights.outputHead,
+                           rows: batch.count, accumulate: false)
         }
         return out
     }
@@ -436,8 +446,7 @@ public final class Transformer: @unchecked Sendable {
         reserve(n)
         let positions = (0..<n).map { Int32(cache.count + $0) }
         tokens.withUnsafeBufferPointer { ids in
-            embeddingForward(out: residuals[0].pointer, ids: ids.baseAddress!, table: weights.embedding.pointer,
-                             rows: n, channels: config.hiddenSize)
+            embeddingForward(out: residuals[0].pointer, ids: ids.baseAddress!, table: weights.embedding, rows: n)
         }
         positions.withUnsafeBufferPointer { p in
             for layer in 0..<config.layerCount {
@@ -452,8 +461,8 @@ public final class Transformer: @unchecked Sendable {
                        weight: weights.finalNorm.pointer, rows: 1, channels: c, epsilon: config.rmsNormEps, pool: pool)
         var logits = [Float](repeating: 0, count: config.vocabSize)
         logits.withUnsafeMutableBufferPointer { out in
-            matmulForward(y: out.baseAddress!, x: scratch.finalNorm.pointer, weight: weights.outputHead.pointer,
-                          bias: nil, rows: 1, inFeatures: c, outFeatures: config.vocabSize)
+            matmul.forward(y: out.baseAddress!, x: scratch.finalNorm.pointer, weight: weights.outputHead, rows: 1,
+                           accumulate: false)
         }
         return logits
     }
@@ -527,17 +536,12 @@ public final class Transformer: @unchecked Sendable {
     ) {
         let (input, output) = (linear.inFeatures, linear.outFeatures)
         guard let scratch else { preconditionFailure("reserve allocates scratch") }
-        let weight = linear.floats(scratch: scratch.weight, pool: pool)
-        if let bias = linear.bias, accumulate {
+        matmul.forward(y: y.pointer, x: x.pointer, weight: linear.weight, rows: n, accumulate: accumulate)
+        if let bias = linear.bias {
             for row in 0..<n {
                 let yr = y.pointer + row * output
                 for o in 0..<output { yr[o] += bias.pointer[o] }
             }
-            matmulForward(y: y.pointer, x: x.pointer, weight: weight, bias: nil, rows: n,
-                          inFeatures: input, outFeatures: output, accumulate: true)
-        } else {
-            matmulForward(y: y.pointer, x: x.pointer, weight: weight, bias: linear.bias?.pointer,
-                          rows: n, inFeatures: input, outFeatures: output, accumulate: accumulate)
         }
         guard let lora, let slot = lora.slot(layer: l, target: target), let t = a.loraHidden[target] else { return }
         let r = lora.config.rank
@@ -638,10 +642,7 @@ public final class Transformer: @unchecked Sendable {
         let (input, output) = (linear.inFeatures, linear.outFeatures)
         guard let scratch else { preconditionFailure("reserve allocates scratch") }
         if let dx {
-            matmulBackward(dx: dx.pointer, dWeight: nil, dBias: nil, dy: dy.pointer, x: x.pointer,
-                           weight: linear.floats(scratch: scratch.weight, pool: pool), rows: n, inFeatures: input,
-                           outFeatures: output,
-                           accumulateInput: accumulate)
+            matmul.inputGradient(dx: dx.pointer, dy: dy.pointer, weight: linear.weight, rows: n, accumulate: accumulate)
         }
         guard let lora, let slot = lora.slot(layer: l, target: target), let t = a.loraHidden[target] else { return }
         let r = lora.config.rank

@@ -1,19 +1,102 @@
 import Formats
-// Loads every tensor a config requires, by HF name, as Float32 in HF layout: from a GGUF (dequantized, Q/K rows
-// restored to HF order for llama) or from a folder of safetensors.
+// Loads every tensor a config requires, by HF name, in HF layout: from a GGUF or from a folder of safetensors.
+// Matrices stay as stored (quant blocks, bf16, f16 views into the mapped file; llama's Q/K rows restored to HF
+// order by moving whole packed rows); vectors are widened to Float32.
 import Foundation
+import Tensors
 
-/// One weight tensor in HF orientation (`[out, in]` for matrices), row-major Float32.
-public struct WeightTensor: Sendable, Equatable {
+/// One weight tensor in HF orientation (`[out, in]` for matrices): a stored matrix, or row-major Float32 values.
+public struct WeightTensor: @unchecked Sendable, Equatable {
     public let shape: [Int]
-    public var values: [Float]
+    /// The matrix in its stored layout, when the tensor was kept as it came; nil once it holds Float32 values.
+    public private(set) var matrix: WeightMatrix?
+    private var floats: [Float]?
 
     public init(shape: [Int], values: [Float]) {
         precondition(
             shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
         self.shape = shape
-        self.values = values
+        floats = values
+        matrix = nil
     }
+
+    /// A 2-D tensor kept in its stored layout.
+    public init(matrix: WeightMatrix) {
+        shape = [matrix.rows, matrix.columns]
+        self.matrix = matrix
+        floats = nil
+    }
+
+    /// The elements in Float32 (decoded from the stored layout when needed); setting them drops the stored matrix.
+    public var values: [Float] {
+        get {
+            if let floats { return floats }
+            guard let matrix else { return [] }
+            return [Float](unsafeUninitializedCapacity: matrix.rows * matrix.columns) { buffer, count in
+                matrix.decodeRows(0..<matrix.rows, into: buffer.baseAddress!, pool: .allCores)
+                count = matrix.rows * matrix.columns
+            }
+        }
+        set {
+            floats = newValue
+            matrix = nil
+        }
+    }
+
+    /// The stored element type: `F32`, `BF16`, `F16`, `Q4_K`, …
+    public var storedType: String { matrix?.layout.name ?? "F32" }
+
+    public static func == (a: WeightTensor, b: WeightTensor) -> Bool {
+        a.shape == b.shape && (a.matrix === b.matrix || a.values == b.values)
+    }
+}
+
+/// GGUF quant blocks (and float16) as a packed row format the engine widens on demand.
+struct GGUFRowFormat: PackedRowFormat {
+    let type: GGMLType
+    let blockSize: Int
+    let typeSize: Int
+
+    /// The format for `type`, or nil when Tailor cannot decode it.
+    init?(_ type: GGMLType) {
+        guard GGUFQuantization.supportedTypes.contains(type), let blockSize = type.blockSize,
+            let typeSize = type.typeSize
+        else { return nil }
+        self.type = type
+        self.blockSize = blockSize
+        self.typeSize = typeSize
+    }
+
+    var name: String { type.name }
+    func rowBytes(columns: Int) -> Int { columns / blockSize * typeSize }
+    func decode(row: UnsafeRawPointer, columns: Int, into out: UnsafeMutablePointer<Float>) {
+        GGUFQuantization.decodeBlocks(type, row, blocks: columns / blockSize, into: out)
+    }
+    func dot(row: UnsafeRawPointer, columns: Int, x: UnsafePointer<Float>) -> Float {
+        GGUFQuantization.dot(type, row, blocks: columns / blockSize, x: x)
+    }
+}
+
+/// A stored 2-D tensor as a `WeightMatrix` viewing (or, with `rowOrder`, copying) `bytes`, or nil when its
+/// element type is kept as Float32 values instead (F32 rows that are not 4-byte aligned, unsupported types).
+func storedMatrix(
+    _ bytes: UnsafeRawBufferPointer, type: GGMLType, rows: Int, columns: Int, owner: AnyObject, rowOrder: [Int]?
+) -> WeightMatrix? {
+    guard let base = bytes.baseAddress else { return nil }
+    let layout: WeightLayout
+    switch type {
+    case .f32:
+        guard Int(bitPattern: base) % 4 == 0 else { return nil }
+        layout = .float32
+    case .bf16: layout = .bfloat16
+    default:
+        guard let format = GGUFRowFormat(type), columns % format.blockSize == 0 else { return nil }
+        layout = .packed(format)
+    }
+    let matrix = WeightMatrix(viewing: base, layout: layout, rows: rows, columns: columns, owner: owner)
+    guard matrix.bytes == bytes.count else { return nil }
+    guard let rowOrder else { return matrix }
+    return WeightMatrix(copying: base, layout: layout, rows: rows, columns: columns, rowOrder: rowOrder)
 }
 
 /// All weights of a model, by HF name, checked against its configuration.
@@ -67,7 +150,8 @@ public struct ModelWeights: Sendable {
         return try load(gguf: try convertingFormatErrors { try GGUFFile(url: url) })
     }
 
-    /// Dequantizes every expected tensor of a GGUF file and restores HF row order of q/k for llama-family files.
+    /// Reads every expected tensor of a GGUF file, restoring HF row order of q/k for llama-family files. Matrices
+    /// stay in their stored layout (views into the mapped file); vectors are dequantized.
     public static func load(gguf file: GGUFFile) throws -> ModelWeights {
         let config = try ModelConfig.fromGGUF(file)
         let unpermute = config.architecture.ggufPermutesQueryKey
@@ -81,8 +165,18 @@ public struct ModelWeights: Sendable {
                 throw ModelsError.shapeMismatch(
                     path: file.path, tensor: expected.ggufName, expected: expected.shape, found: info.shape)
             }
+            let heads = unpermute ? permutedHeads(expected.role, config: config) : nil
+            if expected.shape.count == 2, file.rawBytes(of: info).count == info.byteCount,
+                let matrix = storedMatrix(
+                    file.rawBytes(of: info), type: info.type, rows: expected.shape[0], columns: expected.shape[1],
+                    owner: file,
+                    rowOrder: heads.map { QueryKeyPermutation.huggingFaceRowSources(rows: expected.shape[0], heads: $0) })
+            {
+                tensors[expected.huggingFaceName] = WeightTensor(matrix: matrix)
+                continue
+            }
             var values = try convertingFormatErrors { try file.dequantize(info) }
-            if unpermute, let heads = permutedHeads(expected.role, config: config) {
+            if let heads {
                 values = QueryKeyPermutation.ggufToHuggingFace(
                     values, rows: expected.shape[0],
                     columns: expected.shape.count == 2 ? expected.shape[1] : 1,
@@ -111,10 +205,28 @@ public struct ModelWeights: Sendable {
                     path: file.path, tensor: expected.huggingFaceName, expected: expected.shape,
                     found: info.shape)
             }
+            if expected.shape.count == 2, let type = ggmlType(info.dtype),
+                let matrix = storedMatrix(
+                    file.rawBytes(of: info), type: type, rows: expected.shape[0], columns: expected.shape[1],
+                    owner: file, rowOrder: nil)
+            {
+                tensors[expected.huggingFaceName] = WeightTensor(matrix: matrix)
+                continue
+            }
             let values = try convertingFormatErrors { try file.floats(info) }
             tensors[expected.huggingFaceName] = WeightTensor(shape: expected.shape, values: values)
         }
         return ModelWeights(config: config, path: folder.path, tensors: tensors)
+    }
+
+    /// The GGUF element type with the same bytes as a safetensors dtype the engine keeps stored.
+    private static func ggmlType(_ dtype: SafetensorsDType) -> GGMLType? {
+        switch dtype {
+        case .f32: return .f32
+        case .bf16: return .bf16
+        case .f16: return .f16
+        default: return nil
+        }
     }
 
     /// The head count whose rows llama.cpp interleaved for `role`, or nil when the role is not permuted.
@@ -160,6 +272,19 @@ public enum QueryKeyPermutation {
         reorder(values, rows: rows, columns: columns, heads: heads) { half, s, j in
             (destination: s * half + j, source: 2 * j + s)
         }
+    }
+
+    /// For each HF row, the GGUF row it comes from (`ggufToHuggingFace` as a row order, for packed matrices).
+    public static func huggingFaceRowSources(rows: Int, heads: Int) -> [Int] {
+        precondition(heads > 0 && rows % (2 * heads) == 0, "\(rows) rows do not split into \(heads) heads of pairs")
+        let headRows = rows / heads, half = headRows / 2
+        var sources = [Int](repeating: 0, count: rows)
+        for head in 0..<heads {
+            for s in 0..<2 {
+                for j in 0..<half { sources[head * headRows + s * half + j] = head * headRows + 2 * j + s }
+            }
+        }
+        return sources
     }
 
     /// Copies row `source` to row `destination` within every head, for each (s, j) of the head's D rows.

@@ -1,5 +1,8 @@
 // The engine's one worker pool: element-wise kernels split rows across cores; BLAS calls never run inside it.
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Splits loops over rows across a fixed number of threads.
 ///
@@ -31,11 +34,72 @@ public struct WorkerPool: Sendable {
         // Kernels hand in closures over raw pointers, which Swift cannot prove safe to share; each chunk
         // writes a disjoint range, which is the invariant that makes this sound.
         withoutActuallyEscaping(body) { escapable in
+            if let team = OpenMPTeam.shared {
+                // oneDNN's products run on the OpenMP team; running the element-wise kernels on the same threads
+                // keeps two thread pools from spinning against each other on the same cores.
+                team.run(chunks: chunks) { chunk in
+                    let start = count * chunk / chunks
+                    let end = count * (chunk + 1) / chunks
+                    if start < end { escapable(start..<end) }
+                }
+                return
+            }
             let shared = UncheckedSendable(escapable)
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                 let start = count * chunk / chunks
                 let end = count * (chunk + 1) / chunks
                 if start < end { shared.value(start..<end) }
+            }
+        }
+    }
+}
+
+/// The OpenMP runtime oneDNN brought in (libgomp), reached through its entry points: `GOMP_parallel` starts a
+/// team running one function, the way `#pragma omp parallel` compiles.
+struct OpenMPTeam: Sendable {
+    typealias Region = @convention(c) (UnsafeMutableRawPointer?) -> Void
+    typealias Parallel = @convention(c) (Region, UnsafeMutableRawPointer?, UInt32, UInt32) -> Void
+    typealias Query = @convention(c) () -> Int32
+
+    let parallel: Parallel
+    let threadNumber: Query
+    let teamSize: Query
+
+    /// The runtime when oneDNN is linked (its libgomp is then loaded), else nil.
+    static let shared: OpenMPTeam? = {
+        #if TAILOR_ONEDNN
+        guard OneDNNLibrary.shared != nil else { return nil }
+        let process = UnsafeMutableRawPointer(bitPattern: 0)  // RTLD_DEFAULT
+        guard let parallel = dlsym(process, "GOMP_parallel"), let number = dlsym(process, "omp_get_thread_num"),
+            let size = dlsym(process, "omp_get_num_threads")
+        else { return nil }
+        return OpenMPTeam(
+            parallel: unsafeBitCast(parallel, to: Parallel.self), threadNumber: unsafeBitCast(number, to: Query.self),
+            teamSize: unsafeBitCast(size, to: Query.self))
+        #else
+        return nil
+        #endif
+    }()
+
+    private struct Job {
+        let chunks: Int
+        let body: (Int) -> Void
+        let team: OpenMPTeam
+    }
+
+    /// Calls `body(chunk)` for every chunk in 0..<chunks on a team of up to `chunks` threads.
+    func run(chunks: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { escapable in
+            var job = Job(chunks: chunks, body: escapable, team: self)
+            withUnsafeMutablePointer(to: &job) { pointer in
+                parallel({ raw in
+                    let job = raw!.assumingMemoryBound(to: Job.self).pointee
+                    let size = max(1, Int(job.team.teamSize()))
+                    // The runtime may grant fewer threads than asked: each takes every size-th chunk.
+                    for chunk in stride(from: Int(job.team.threadNumber()), to: job.chunks, by: size) {
+                        job.body(chunk)
+                    }
+                }, pointer, UInt32(chunks), 0)
             }
         }
     }

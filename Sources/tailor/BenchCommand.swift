@@ -5,6 +5,7 @@ import ModelStores
 import Models
 import Tensors
 import Tokenizers
+import Training
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -90,23 +91,40 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Tokens per sequence.") var sequenceLength = 256
     @Option(help: "LoRA rank.") var rank = 16
     @Option(help: "LoRA alpha.") var alpha: Float = 32
-    @Option(help: "Measured steps (after one warm-up step).") var steps = 5
+    @Option(help: "Measured steps.") var steps = 5
+    @Option(help: "Unmeasured steps first (oneDNN creates its kernels, pages are touched).") var warmupSteps = 1
     @Flag(help: "Recompute activations in backward instead of keeping them.") var checkpointing = false
-    @Option(help: "How frozen projection weights are held: float32 or bfloat16 (half the memory).")
-    var weights: WeightStorage = .float32
+    @Option(help: "Matrix products in auto, fp32 or bf16 (auto: bf16 where the CPU has it natively).")
+    var precision: PrecisionSetting = .auto
+    @Option(help: "How frozen weights are held: auto, f32, bf16 or quantized (as stored in the file).")
+    var weights: WeightSetting = .auto
 
     func run() throws {
         let url = try options.resolveURL()
         let threads = options.threadCount
-        setBLASThreadCount(threads)
+        setMatmulThreadCount(threads)
+        let inspection = try ModelInspection(url: url)
+        let (precision, precisionReason) = try self.precision.resolve()
+        let (storage, storageReason) = weights.resolve(
+            parameters: inspection.parameterCount, storedBytes: inspection.totalBytes, precision: precision,
+            availableBytes: MemoryEstimate.availableBytes())
         let loadStart = Date()
-        let frozen = try TransformerWeights(try ModelWeights.load(from: url), storage: weights)
+        let frozen = try TransformerWeights(try ModelWeights.load(from: url), storage: storage)
         let loadSeconds = Date().timeIntervalSince(loadStart)
+        let loadPeak = peakResidentBytes()
         let config = frozen.config
-        let lora = LoRAParameters(model: config, config: LoRAConfig(rank: rank, alpha: alpha))
+        var parameters = TrainingParameters()
+        parameters.lora = LoRAConfig(rank: rank, alpha: alpha)
+        parameters.checkpointing = checkpointing
+        parameters.maxLength = sequenceLength
+        let estimate = MemoryEstimate(
+            config: config, parameters: parameters, microBatchTokens: batchSize * sequenceLength,
+            precision: precision, storage: storage, parameterCount: inspection.parameterCount,
+            storedBytes: inspection.totalBytes)
+        let lora = LoRAParameters(model: config, config: parameters.lora)
         lora.initialize(seed: 0)
         let model = Transformer(weights: frozen, lora: lora, checkpointing: checkpointing, threads: threads,
-                                maxPosition: max(sequenceLength, 16))
+                                maxPosition: max(sequenceLength, 16), precision: precision)
         // Deterministic pseudo-text: every position is trained, as in a pre-training style batch.
         var generator = SplitMix64(seed: 42)
         let sequences = (0..<batchSize).map { _ in
@@ -115,7 +133,7 @@ struct BenchTrain: ParsableCommand {
         let labels = sequences.map { Array($0.dropFirst()) + [-1] }
         let batch = TokenBatch(sequences: sequences, labels: labels)
         let scale = 1 / Float(batch.targetCount)
-        model.run(batch, gradScale: scale)
+        for _ in 0..<max(warmupSteps, 0) { model.run(batch, gradScale: scale) }
         let m = FloatBuffer(count: lora.count), v = FloatBuffer(count: lora.count)
         let start = Date()
         for step in 1...max(steps, 1) {
@@ -129,9 +147,14 @@ struct BenchTrain: ParsableCommand {
         let flops = trainingFLOPs(config: config, rank: rank, sequences: batchSize, length: sequenceLength)
         try options.emit([
             "model": url.lastPathComponent, "threads": threads, "batch": "\(batchSize) x \(sequenceLength)",
-            "weights": weights.rawValue, "checkpointing": checkpointing, "blas": blasDescription(),
+            "precision": precision.rawValue, "precision_reason": precisionReason,
+            "matmul": matmulPath(model.matmul), "weights": "\(storage.rawValue) (\(frozen.storageSummary))",
+            "weights_reason": storageReason, "weights_mb": Double(frozen.bytes) / 1_048_576,
+            "checkpointing": checkpointing, "blas": blasDescription(),
             "trainable_params": lora.count, "load_seconds": loadSeconds, "ms_per_step": seconds * 1000,
             "tokens_per_second": Double(tokens) / seconds, "gflops_per_second": flops / seconds / 1e9,
+            "load_peak_rss_mb": Double(loadPeak) / 1_048_576,
+            "estimate_mb": Double(estimate.total) / 1_048_576,
             "peak_rss_mb": Double(peakResidentBytes()) / 1_048_576,
         ])
     }
@@ -163,13 +186,18 @@ struct BenchGenerate: ParsableCommand {
     @OptionGroup var options: BenchModelOptions
     @Option(help: "Prompt tokens.") var promptTokens = 128
     @Option(help: "Generated tokens (end of sequence suppressed).") var maxTokens = 128
+    @Option(help: "Prompt products in auto, fp32 or bf16 (decoding reads the stored weights either way).")
+    var precision: PrecisionSetting = .fp32
+    @Option(help: "How frozen weights are held: quantized (as stored in the file), f32 or bf16.")
+    var weights: WeightStorage = .quantized
 
     func run() throws {
         let url = try options.resolveURL()
-        setBLASThreadCount(options.threadCount)
-        let weights = try TransformerWeights(try ModelWeights.load(from: url))
+        setMatmulThreadCount(options.threadCount)
+        let (precision, _) = try self.precision.resolve()
+        let weights = try TransformerWeights(try ModelWeights.load(from: url), storage: self.weights)
         let model = Transformer(weights: weights, lora: nil, threads: options.threadCount,
-                                maxPosition: promptTokens + maxTokens + 1)
+                                maxPosition: promptTokens + maxTokens + 1, precision: precision)
         var generator = SplitMix64(seed: 7)
         let prompt = (0..<promptTokens).map { _ in Int32(generator.next() % UInt64(weights.config.vocabSize)) }
         var start = Date()
@@ -182,6 +210,8 @@ struct BenchGenerate: ParsableCommand {
         let generateSeconds = Date().timeIntervalSince(start)
         try options.emit([
             "model": url.lastPathComponent, "threads": options.threadCount,
+            "precision": precision.rawValue, "matmul": matmulPath(model.matmul),
+            "weights": "\(self.weights.rawValue) (\(weights.storageSummary))",
             "prompt_tokens_per_second": Double(promptTokens) / promptSeconds,
             "generated_tokens": tokens.count,
             "generation_tokens_per_second": Double(tokens.count) / generateSeconds,
@@ -263,4 +293,13 @@ func syntheticEnglish(bytes: Int, seed: UInt64) -> String {
     return text
 }
 
+/// The kernel path the products took: library and ISA, and the oneDNN bf16 implementations that ran.
+func matmulPath(_ engine: MatmulEngine) -> String {
+    let implementations = engine.bf16Implementations
+    return "\(MatmulKernels.current); \(engine.precision.rawValue) products"
+        + (implementations.isEmpty ? "" : " (\(implementations.joined(separator: ", ")))")
+}
+
 extension WeightStorage: ExpressibleByArgument {}
+extension PrecisionSetting: ExpressibleByArgument {}
+extension WeightSetting: ExpressibleByArgument {}

@@ -114,7 +114,7 @@ struct ModelSession {
         }
         let threadCount =
             (options.threads ?? 0) > 0 ? options.threads ?? 1 : ProcessInfo.processInfo.activeProcessorCount
-        setBLASThreadCount(threadCount)
+        setMatmulThreadCount(threadCount)
         let weights = try TransformerWeights(try ModelWeights.load(from: url))
         var adapter: LoRAParameters?
         if let adapterFolder {

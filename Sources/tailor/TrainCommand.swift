@@ -24,6 +24,10 @@ struct TrainingConfig: Codable, Equatable {
     /// "native" (nil in runs saved before backends existed) or "torch".
     var backend: String?
     var torch: TorchSettings?
+    /// Native engine: `--precision` and `--weights` as given (auto, fp32, bf16 / auto, f32, bf16, quantized);
+    /// nil in runs saved before they existed (fp32 and f32 then).
+    var precision: String?
+    var weights: String?
 
     var usesTorch: Bool { backend == "torch" }
 }
@@ -125,8 +129,18 @@ struct TrainCommand: ParsableCommand {
     var fsdp: Bool?
     @Option(help: "--backend torch: 4bit loads frozen weights as NF4 (QLoRA, CUDA + bitsandbytes); none.")
     var quantize: String?
-    @Option(help: "--backend torch: auto (bf16 on GPUs that support it), fp32 or bf16.")
+    @Option(
+        help: """
+            Matrix products in auto, fp32 or bf16 (bf16 inputs, Float32 accumulation; LoRA, optimizer, norms and \
+            loss stay Float32). auto: bf16 where the CPU (AMX, AVX512-BF16) or GPU has it natively.
+            """)
     var precision: String?
+    @Option(
+        help: """
+            Native engine: how frozen weights are held: auto, f32, bf16 or quantized (as stored: GGUF quant blocks \
+            are widened a panel at a time in each product). auto widens them when that fits easily, else keeps them.
+            """)
+    var weights: String?
     @Option(help: "--backend torch: auto, cpu or cuda.")
     var device: String?
 
@@ -139,7 +153,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         if let dumpLogits { return try writeLogits(to: dumpLogits) }
         let printer = ProgressPrinter()
-        let (config, resuming) = try resolveConfiguration()
+        var (config, resuming) = try resolveConfiguration()
         let parameters = config.parameters
         try parameters.validate()
         let runFolder = URL(fileURLWithPath: config.output)
@@ -196,8 +210,22 @@ struct TrainCommand: ParsableCommand {
         let microBatchTokens =
             parameters.packing
             ? parameters.batchSize * parameters.maxLength : longest.prefix(parameters.batchSize).reduce(0, +)
-        let estimate = MemoryEstimate(
-            config: modelConfig, parameters: parameters, microBatchTokens: microBatchTokens)
+        let (precision, precisionReason) = try (PrecisionSetting(rawValue: config.precision ?? "fp32") ?? .auto)
+            .resolve()
+        let (storage, storageReason) = (WeightSetting(rawValue: config.weights ?? "f32") ?? .auto).resolve(
+            parameters: inspection.parameterCount, storedBytes: inspection.totalBytes, precision: precision,
+            availableBytes: MemoryEstimate.availableBytes())
+        func estimateFor(_ parameters: TrainingParameters, _ storage: WeightStorage) -> MemoryEstimate {
+            MemoryEstimate(
+                config: modelConfig, parameters: parameters, microBatchTokens: microBatchTokens, precision: precision,
+                storage: storage, parameterCount: inspection.parameterCount, storedBytes: inspection.totalBytes)
+        }
+        let estimate = estimateFor(parameters, storage)
+        // A resumed run multiplies exactly as it began: the resolved choices are what config.json keeps.
+        if !config.usesTorch {
+            config.precision = precision.rawValue
+            config.weights = storage.rawValue
+        }
         let loraCount = LoRAParameters(model: modelConfig, config: parameters.lora).count
         if config.usesTorch {
             return try runTorch(
@@ -207,24 +235,32 @@ struct TrainCommand: ParsableCommand {
         }
         printConfiguration(
             config, modelConfig: modelConfig, dtype: inspection.dominantType, trainable: loraCount,
-            train: train.count, validation: validation.count, estimate: estimate, printer: printer)
+            train: train.count, validation: validation.count, estimate: estimate,
+            engine: "\(precision.rawValue) products (\(precisionReason)) on \(MatmulKernels.current)",
+            storage: "\(storage.rawValue) in memory (\(storageReason))", printer: printer)
         if let available = MemoryEstimate.availableBytes(), estimate.total > available {
+            let savings = MemoryEstimate.savings(
+                parameters: parameters, storage: storage, current: estimate.total, estimate: estimateFor)
+            let advice = savings.map { "\($0.change) (about \(formatBytes(Int64($0.total))))" }
             throw ValidationError(
                 "this run needs about \(formatBytes(Int64(estimate.total))) but \(formatBytes(Int64(available))) is"
-                    + " available; try a smaller --batch-size, a shorter --max-length"
-                    + (parameters.checkpointing ? "" : ", or --checkpointing") + " (activations alone: "
+                    + " available; "
+                    + (advice.isEmpty
+                        ? "try a smaller --batch-size" : "try " + advice.joined(separator: ", or ")
+                            + ", or a smaller --batch-size")
+                    + " (weights \(formatBytes(Int64(estimate.weights))), activations "
                     + "\(formatBytes(Int64(estimate.activations))))")
         }
 
         // The engine.
         let threadCount =
             parameters.threads > 0 ? parameters.threads : ProcessInfo.processInfo.activeProcessorCount
-        setBLASThreadCount(threadCount)
-        let weights = try TransformerWeights(try ModelWeights.load(from: modelURL))
+        setMatmulThreadCount(threadCount)
+        let weights = try TransformerWeights(try ModelWeights.load(from: modelURL), storage: storage)
         let lora = LoRAParameters(model: weights.config, config: parameters.lora)
         let engine = Transformer(
             weights: weights, lora: lora, checkpointing: parameters.checkpointing,
-            threads: threadCount, maxPosition: max(parameters.maxLength, 16))
+            threads: threadCount, maxPosition: max(parameters.maxLength, 16), precision: precision)
         try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
         if !resuming { try saveConfiguration(config, in: runFolder) }
         let trainer = try Trainer(
@@ -326,6 +362,7 @@ struct TrainCommand: ParsableCommand {
                 ("--seed", seed != nil), ("--config", config != nil), ("--packing", packing != nil),
                 ("--backend", backend != nil), ("--gpus", gpus != nil), ("--fsdp", fsdp != nil),
                 ("--quantize", quantize != nil), ("--precision", precision != nil), ("--device", device != nil),
+                ("--weights", weights != nil),
             ]
             if let flag = given.first(where: \.1)?.0 {
                 throw ValidationError(
@@ -425,7 +462,7 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError(
                 "no --data given; pass a JSONL file (check it first with `tailor data check`)")
         }
-        let (backendName, torchSettings) = try resolveBackend(setting: { key, flag in try setting(key, flag, string) },
+        let (backendName, torchSettings, precisionSetting, weightSetting) = try resolveBackend(setting: { key, flag in try setting(key, flag, string) },
                                                               bool: { key, flag in try setting(key, flag, bool) })
         let found = try search.resolve(modelName)
         let stamp = Self.timestamp()
@@ -438,7 +475,7 @@ struct TrainCommand: ParsableCommand {
             chatTemplate: try setting("chat-template", chatTemplate, string),
             skipInvalid: try setting("skip-invalid", skipInvalid, bool) ?? false,
             output: try setting("output", output, string) ?? "runs/\(runName)-\(stamp)", parameters: p,
-            backend: backendName, torch: torchSettings)
+            backend: backendName, torch: torchSettings, precision: precisionSetting, weights: weightSetting)
         return (resolved, false)
     }
 
@@ -450,14 +487,15 @@ struct TrainCommand: ParsableCommand {
         "schedule", "warmup-steps", "warmup-ratio", "weight-decay", "max-grad-norm", "eval-every",
         "save-every",
         "patience", "seed", "threads", "skip-invalid", "format", "chat-template", "backend", "python", "gpus",
-        "fsdp", "quantize", "precision", "device",
+        "fsdp", "quantize", "precision", "device", "weights",
     ]
 
     /// The backend and, for torch, its settings; torch-only settings without --backend torch are an error.
     func resolveBackend(
         setting string: (String, String?) throws -> String?, bool: (String, Bool?) throws -> Bool?
-    ) throws -> (String, TorchSettings?) {
+    ) throws -> (String, TorchSettings?, precision: String?, weights: String?) {
         let name = try string("backend", backend)?.lowercased() ?? "native"
+        let weights = try string("weights", weights)?.lowercased()
         let python = try string("python", python)
         let gpus = try string("gpus", gpus)
         let fsdp = try bool("fsdp", fsdp)
@@ -468,15 +506,25 @@ struct TrainCommand: ParsableCommand {
         case "native":
             let torchOnly: [(String, Bool)] = [
                 ("--python", python != nil), ("--gpus", gpus != nil), ("--fsdp", fsdp != nil),
-                ("--quantize", quantize != nil && quantize != "none"), ("--precision", precision != nil),
-                ("--device", device != nil),
+                ("--quantize", quantize != nil && quantize != "none"), ("--device", device != nil),
             ]
             if let flag = torchOnly.first(where: \.1)?.0 {
                 throw ValidationError(
-                    "\(flag) belongs to --backend torch; the native engine trains in Float32 on this machine's CPU")
+                    "\(flag) belongs to --backend torch; the native engine trains on this machine's CPU")
             }
-            return ("native", nil)
+            if let precision, PrecisionSetting(rawValue: precision) == nil {
+                throw ValidationError("invalid --precision \(precision): expected auto, fp32 or bf16")
+            }
+            if let weights, WeightSetting(rawValue: weights) == nil {
+                throw ValidationError("invalid --weights \(weights): expected auto, f32, bf16 or quantized")
+            }
+            return ("native", nil, precision ?? "auto", weights ?? "auto")
         case "torch":
+            if weights != nil {
+                throw ValidationError(
+                    "--weights belongs to the native engine; --backend torch loads weights through transformers "
+                        + "(--quantize 4bit for QLoRA)")
+            }
             var settings = TorchSettings(python: python)
             if let gpus {
                 if gpus.lowercased() == "all" {
@@ -501,7 +549,7 @@ struct TrainCommand: ParsableCommand {
             }
             if let device { settings.device = device }
             try settings.validate()
-            return ("torch", settings)
+            return ("torch", settings, nil, nil)
         default:
             throw ValidationError("unknown --backend \(name): use native or torch")
         }
@@ -546,7 +594,7 @@ struct TrainCommand: ParsableCommand {
 
     func printConfiguration(
         _ c: TrainingConfig, modelConfig: ModelConfig, dtype: String?, trainable: Int, train: Int,
-        validation: Int, estimate: MemoryEstimate, printer: ProgressPrinter
+        validation: Int, estimate: MemoryEstimate, engine: String, storage: String, printer: ProgressPrinter
     ) {
         let p = c.parameters
         let lengths = p.maxSteps.map { "\($0) steps" } ?? "\(p.epochs) epoch(s)"
@@ -557,7 +605,8 @@ struct TrainCommand: ParsableCommand {
                 "architecture",
                 "\(modelConfig.architecture.rawValue), \(modelConfig.layerCount) layers, hidden \(modelConfig.hiddenSize)"
             ),
-            ("weights", "\(dtype ?? "?") on disk, Float32 in memory"),
+            ("weights", "\(dtype ?? "?") on disk, \(storage)"),
+            ("engine", engine),
             ("targets", p.lora.targets.map(\.rawValue).joined(separator: ",")),
             (
                 "rank / alpha",

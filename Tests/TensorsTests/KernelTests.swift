@@ -229,8 +229,10 @@ private let pool = WorkerPool(threadCount: 2)
         // Chunks of 3 rows force several passes over the 4 target positions.
         let scratch = CrossEntropyScratch(chunkRows: 3, vocab: vocab, channels: channels)
         var dHidden = [Float](repeating: 1, count: rows * channels)
-        let totals = lmHeadCrossEntropy(hidden: hidden, weight: weight, targets: targets, rows: rows,
-                                        dHidden: &dHidden, gradScale: scale, scratch: scratch, pool: pool)
+        let matrix = WeightMatrix(weight, rows: vocab, columns: channels)
+        let matmul = MatmulEngine(precision: .fp32, pool: pool)
+        let totals = lmHeadCrossEntropy(hidden: hidden, weight: matrix, targets: targets, rows: rows,
+                                        dHidden: &dHidden, gradScale: scale, scratch: scratch, matmul: matmul)
         var naiveGrad = [Float](repeating: 0, count: rows * channels)
         let naive = lmHeadCrossEntropyNaive(hidden: hidden, weight: weight, targets: targets, rows: rows,
                                             channels: channels, vocab: vocab, dHidden: &naiveGrad, gradScale: scale)
@@ -239,8 +241,8 @@ private let pool = WorkerPool(threadCount: 2)
         #expect(maxRelativeError(dHidden, naiveGrad) < 1e-5)
         #expect(dHidden[channels..<(2 * channels)].allSatisfy { $0 == 0 })
         let numeric = finiteDifferences(hidden, epsilon: 1e-2) { h in
-            Double(scale) * lmHeadCrossEntropy(hidden: h, weight: weight, targets: targets, rows: rows, dHidden: nil,
-                                               gradScale: scale, scratch: scratch, pool: pool).lossSum
+            Double(scale) * lmHeadCrossEntropy(hidden: h, weight: matrix, targets: targets, rows: rows, dHidden: nil,
+                                               gradScale: scale, scratch: scratch, matmul: matmul).lossSum
         }
         for (i, value) in numeric { #expect(abs(value - dHidden[i]) < 2e-3, "dHidden[\(i)]") }
     }

@@ -2,11 +2,6 @@
 // Each token attends to the tokens of its own sequence up to itself; padding attends to nothing and is attended by none.
 // Only the log-sum-exp of each row is kept for backward; probabilities are recomputed there (as flash attention does),
 // so saved memory is O(N·H); the [T, T] scores of one (sequence, head) live only in scratch.
-#if canImport(Accelerate)
-import Accelerate
-#else
-import CBLAS
-#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -79,8 +74,7 @@ public func attentionForward(
         for h in 0..<H {
             let kvh = h / group
             let qh = q + (base * H + h) * D, kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(D), shape.scale,
-                        qh, Int32(H * D), kh, Int32(KVH * D), 0, probabilities, Int32(T))
+            sgemm(false, true, T, T, D, shape.scale, qh, H * D, kh, KVH * D, 0, probabilities, T)
             let rowLSE = lse + base * H + h
             pool.forEachChunk(T, minimumChunk: 32) { range in
                 for t in range {
@@ -99,8 +93,7 @@ public func attentionForward(
                     rowLSE[t * H] = maximum + logf(total)
                 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(T), 1,
-                        probabilities, Int32(T), vh, Int32(KVH * D), 0, out + (base * H + h) * D, Int32(H * D))
+            sgemm(false, false, T, D, T, 1, probabilities, T, vh, KVH * D, 0, out + (base * H + h) * D, H * D)
         }
     }
 }
@@ -132,10 +125,8 @@ public func attentionBackward(
             let kvh = h / group
             let qh = q + (base * H + h) * D, kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
             let doh = dout + (base * H + h) * D, oh = out + (base * H + h) * D
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(D), scale,
-                        qh, Int32(H * D), kh, Int32(KVH * D), 0, probabilities, Int32(T))
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(T), Int32(D), 1,
-                        doh, Int32(H * D), vh, Int32(KVH * D), 0, scores, Int32(T))
+            sgemm(false, true, T, T, D, scale, qh, H * D, kh, KVH * D, 0, probabilities, T)
+            sgemm(false, true, T, T, D, 1, doh, H * D, vh, KVH * D, 0, scores, T)
             let rowLSE = lse + base * H + h
             pool.forEachChunk(T, minimumChunk: 32) { range in
                 for t in range {
@@ -155,12 +146,9 @@ public func attentionBackward(
                     }
                 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(T), 1,
-                        scores, Int32(T), kh, Int32(KVH * D), 0, dq + (base * H + h) * D, Int32(H * D))
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(D), Int32(T), 1,
-                        scores, Int32(T), qh, Int32(H * D), 1, dk + (base * KVH + kvh) * D, Int32(KVH * D))
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(T), Int32(D), Int32(T), 1,
-                        probabilities, Int32(T), doh, Int32(H * D), 1, dv + (base * KVH + kvh) * D, Int32(KVH * D))
+            sgemm(false, false, T, D, T, 1, scores, T, kh, KVH * D, 0, dq + (base * H + h) * D, H * D)
+            sgemm(true, false, T, D, T, 1, scores, T, qh, H * D, 1, dk + (base * KVH + kvh) * D, KVH * D)
+            sgemm(true, false, T, D, T, 1, probabilities, T, doh, H * D, 1, dv + (base * KVH + kvh) * D, KVH * D)
         }
     }
 }
@@ -212,8 +200,7 @@ public func attentionDecode(
     defer { scores.deallocate() }
     for h in 0..<H {
         let kvh = h / group
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(total), Int32(D), shape.scale,
-                    q + h * D, Int32(H * D), kCache + kvh * D, Int32(KVH * D), 0, scores, Int32(total))
+        sgemm(false, true, m, total, D, shape.scale, q + h * D, H * D, kCache + kvh * D, KVH * D, 0, scores, total)
         pool.forEachChunk(m, minimumChunk: 8) { range in
             for i in range {
                 let row = scores + i * total
@@ -230,7 +217,6 @@ public func attentionDecode(
                 for s in visible..<total { row[s] = 0 }
             }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(D), Int32(total), 1, scores,
-                    Int32(total), vCache + kvh * D, Int32(KVH * D), 0, out + h * D, Int32(H * D))
+        sgemm(false, false, m, D, total, 1, scores, total, vCache + kvh * D, KVH * D, 0, out + h * D, H * D)
     }
 }

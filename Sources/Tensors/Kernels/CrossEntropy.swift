@@ -1,11 +1,6 @@
 // lm_head + softmax cross-entropy, fused and chunked: only positions with a target are computed, a chunk of rows
 // at a time, so the [tokens, vocab] logits matrix never exists. Its backward (into the hidden states) happens in the
 // same pass while the chunk's probabilities are hot.
-#if canImport(Accelerate)
-import Accelerate
-#else
-import CBLAS
-#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -51,10 +46,13 @@ public final class CrossEntropyScratch: @unchecked Sendable {
 
 /// Computes loss totals over target positions and, when `dHidden` is given, overwrites it with
 /// `gradScale · ∂loss/∂hidden` (zero at positions without a target).
+///
+/// The two products go through `matmul` (its precision, the head's stored layout widened a panel at a time).
 public func lmHeadCrossEntropy(
-    hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows: Int,
-    dHidden: UnsafeMutablePointer<Float>?, gradScale: Float, scratch: CrossEntropyScratch, pool: WorkerPool
+    hidden: UnsafePointer<Float>, weight: WeightMatrix, targets: UnsafePointer<Int32>, rows: Int,
+    dHidden: UnsafeMutablePointer<Float>?, gradScale: Float, scratch: CrossEntropyScratch, matmul: MatmulEngine
 ) -> CrossEntropyTotals {
+    let pool = matmul.pool
     let (C, V, M) = (scratch.channels, scratch.vocab, scratch.chunkRows)
     dHidden?.update(repeating: 0, count: rows * C)
     let positions = (0..<rows).filter { targets[$0] >= 0 }
@@ -65,9 +63,7 @@ public func lmHeadCrossEntropy(
         chunkStart += chunk.count
         let m = chunk.count
         for (i, n) in chunk.enumerated() { (scratch.hidden.pointer + i * C).update(from: hidden + n * C, count: C) }
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(V), Int32(C), 1, scratch.hidden.pointer,
-            Int32(C), weight, Int32(C), 0, scratch.logits.pointer, Int32(V))
+        matmul.forward(y: scratch.logits.pointer, x: scratch.hidden.pointer, weight: weight, rows: m, accumulate: false)
         // Per-row softmax; the logits turn into gradients in place: p − onehot(target), scaled.
         var rowLoss = [Double](repeating: 0, count: m)
         var rowCorrect = [Bool](repeating: false, count: m)
@@ -105,9 +101,8 @@ public func lmHeadCrossEntropy(
         totals.targetCount += m
         totals.correctCount += rowCorrect.filter { $0 }.count
         if let dHidden {
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(C), Int32(V), 1, scratch.logits.pointer,
-                Int32(V), weight, Int32(C), 0, scratch.dHidden.pointer, Int32(C))
+            matmul.inputGradient(dx: scratch.dHidden.pointer, dy: scratch.logits.pointer, weight: weight, rows: m,
+                                 accumulate: false)
             for (i, n) in chunk.enumerated() { (dHidden + n * C).update(from: scratch.dHidden.pointer + i * C, count: C) }
         }
     }

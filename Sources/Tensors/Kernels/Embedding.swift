@@ -18,6 +18,18 @@ public func embeddingForward(
     }
 }
 
+/// out[n] = table[ids[n]] · scale, decoding each row from the table's stored layout.
+public func embeddingForward(
+    out: UnsafeMutablePointer<Float>, ids: UnsafePointer<Int32>, table: WeightMatrix, rows: Int, scale: Float = 1
+) {
+    let channels = table.columns
+    for n in 0..<rows {
+        let target = out + n * channels
+        table.decodeRow(Int(ids[n]), into: target)
+        if scale != 1 { for c in 0..<channels { target[c] *= scale } }
+    }
+}
+
 /// dTable[ids[n]] += dout[n] · scale. Only needed when the embedding itself is trained.
 public func embeddingBackward(
     dTable: UnsafeMutablePointer<Float>, ids: UnsafePointer<Int32>, dout: UnsafePointer<Float>, rows: Int,

@@ -1,8 +1,12 @@
-// Linear layers through the one BLAS seam: y = x·Wᵀ (+ b), and its backward.
+// Linear layers through the one matmul seam: y = x·Wᵀ (+ b), and its backward, in Float32. Every product of the
+// engine reaches the library through `sgemm` here or through `MatmulEngine` (bf16 and stored weights).
 #if canImport(Accelerate)
 import Accelerate
 #else
 import CBLAS
+#endif
+#if TAILOR_ONEDNN
+import DNNL
 #endif
 
 // x: [N, In]   W: [Out, In]   b: [Out]   y: [N, Out]
@@ -17,10 +21,8 @@ public func matmulForward(
     if let bias {
         for n in 0..<rows { (y + n * outFeatures).update(from: bias, count: outFeatures) }
     }
-    cblas_sgemm(
-        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures),
-        1, x, Int32(inFeatures), weight, Int32(inFeatures), (bias != nil || accumulate) ? 1 : 0, y,
-        Int32(outFeatures))
+    sgemm(false, true, rows, outFeatures, inFeatures, 1, x, inFeatures, weight, inFeatures,
+          (bias != nil || accumulate) ? 1 : 0, y, outFeatures)
 }
 
 /// Backward of `matmulForward`: dx (+)= dy·W; dW += dyᵀ·x; db += Σₙ dy. Any output may be nil.
@@ -32,14 +34,12 @@ public func matmulBackward(
 ) {
     guard rows > 0 else { return }
     if let dx {
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(inFeatures), Int32(outFeatures),
-            1, dy, Int32(outFeatures), weight, Int32(inFeatures), accumulateInput ? 1 : 0, dx, Int32(inFeatures))
+        sgemm(false, false, rows, inFeatures, outFeatures, 1, dy, outFeatures, weight, inFeatures,
+              accumulateInput ? 1 : 0, dx, inFeatures)
     }
     if let dWeight {
-        cblas_sgemm(
-            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), Int32(rows),
-            1, dy, Int32(outFeatures), x, Int32(inFeatures), 1, dWeight, Int32(inFeatures))
+        sgemm(true, false, outFeatures, inFeatures, rows, 1, dy, outFeatures, x, inFeatures, 1, dWeight,
+              inFeatures)
     }
     if let dBias {
         for n in 0..<rows {
@@ -47,25 +47,6 @@ public func matmulBackward(
             for o in 0..<outFeatures { dBias[o] += row[o] }
         }
     }
-}
-
-/// Sets the number of threads BLAS itself uses (OpenBLAS); Accelerate manages its own.
-public func setBLASThreadCount(_ count: Int) {
-    #if !canImport(Accelerate)
-    openblas_set_num_threads(Int32(max(1, count)))
-    #endif
-}
-
-/// The BLAS in use, for benchmark reports: OpenBLAS names the kernel family it picked for this CPU (which
-/// `OPENBLAS_CORETYPE` can override) and its build options.
-public func blasDescription() -> String {
-    #if canImport(Accelerate)
-    return "Accelerate"
-    #else
-    let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
-    let config = openblas_get_config().map { String(cString: $0) } ?? "?"
-    return "OpenBLAS \(core) kernels (\(config.trimmingCharacters(in: .whitespaces)))"
-    #endif
 }
 
 // MARK: - Naive twins (tests and odd shapes)
@@ -130,8 +111,29 @@ public func gemm(
         if beta == 0 { c.update(repeating: 0, count: m * n) } else if beta != 1 { for i in 0..<(m * n) { c[i] *= beta } }
         return
     }
+    sgemm(transposeA, transposeB, m, n, k, alpha, a, transposeA ? m : k, b, transposeB ? k : n, beta, c, n)
+}
+
+// MARK: - The library call
+
+/// Row-major C = alpha·op(A)·op(B) + beta·C with leading dimensions: oneDNN where it is installed, else the
+/// platform BLAS (OpenBLAS, Accelerate).
+@inline(__always)
+func sgemm(
+    _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+) {
+    #if TAILOR_ONEDNN
+    if let dnnl = OneDNNLibrary.shared {
+        let status = dnnl.sgemm(
+            transposeA ? 84 : 78, transposeB ? 84 : 78, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b,
+            Int64(ldb), beta, c, Int64(ldc))  // "T" / "N"
+        precondition(status == dnnl_success, "dnnl_sgemm failed with status \(status.rawValue)")
+        return
+    }
+    #endif
     cblas_sgemm(
         CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-        Int32(m), Int32(n), Int32(k), alpha, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n), beta, c,
-        Int32(n))
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
