@@ -133,15 +133,30 @@ private func byte(_ p: UnsafeRawPointer, _ offset: Int) -> UInt8 {
 
 // Q8_0, Q4_0 and Q4_1 sixteen lanes at a time: the same products and sums as the scalar forms, so the same bits.
 
+/// Sixteen small integers as floats; written as a loop, which the compiler turns into one widening and one convert
+/// (the generic SIMD conversions compile to calls).
+@inline(__always)
+func widen(_ q: SIMD16<UInt8>) -> SIMD16<Float> {
+    var r = SIMD16<Float>()
+    for j in 0..<16 { r[j] = Float(q[j]) }
+    return r
+}
+
+@inline(__always)
+func widen(_ q: SIMD16<Int8>) -> SIMD16<Float> {
+    var r = SIMD16<Float>()
+    for j in 0..<16 { r[j] = Float(q[j]) }
+    return r
+}
+
 @Sendable private func dequantizeQ8_0(_ src: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
     for b in range {
         let block = src + b * 34
         let y = UnsafeMutableRawPointer(out + b * 32)
         let d = half(block, 0)
         let q = block.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self)
-        y.storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q.lowHalf)) * d, as: SIMD16<Float>.self)
-        y.storeBytes(of: SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q.highHalf)) * d, toByteOffset: 64,
-                     as: SIMD16<Float>.self)
+        y.storeBytes(of: widen(q.lowHalf) * d, as: SIMD16<Float>.self)
+        y.storeBytes(of: widen(q.highHalf) * d, toByteOffset: 64, as: SIMD16<Float>.self)
     }
 }
 
@@ -151,10 +166,8 @@ private func byte(_ p: UnsafeRawPointer, _ offset: Int) -> UInt8 {
         let y = UnsafeMutableRawPointer(out + b * 32)
         let d = half(block, 0)
         let q = block.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
-        let low = SIMD16<Int32>(truncatingIfNeeded: q & 0x0F) &- 8
-        let high = SIMD16<Int32>(truncatingIfNeeded: q &>> 4) &- 8
-        y.storeBytes(of: SIMD16<Float>(low) * d, as: SIMD16<Float>.self)
-        y.storeBytes(of: SIMD16<Float>(high) * d, toByteOffset: 64, as: SIMD16<Float>.self)
+        y.storeBytes(of: (widen(q & 0x0F) - 8) * d, as: SIMD16<Float>.self)
+        y.storeBytes(of: (widen(q &>> 4) - 8) * d, toByteOffset: 64, as: SIMD16<Float>.self)
     }
 }
 
@@ -165,10 +178,8 @@ private func byte(_ p: UnsafeRawPointer, _ offset: Int) -> UInt8 {
         let d = half(block, 0)
         let m = half(block, 2)
         let q = block.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-        let low = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q & 0x0F))
-        let high = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q &>> 4))
-        y.storeBytes(of: low * d + m, as: SIMD16<Float>.self)
-        y.storeBytes(of: high * d + m, toByteOffset: 64, as: SIMD16<Float>.self)
+        y.storeBytes(of: widen(q & 0x0F) * d + m, as: SIMD16<Float>.self)
+        y.storeBytes(of: widen(q &>> 4) * d + m, toByteOffset: 64, as: SIMD16<Float>.self)
     }
 }
 

@@ -50,9 +50,8 @@ extension GGUFQuantization {
             let block = row + b * 34
             let q = block.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self)
             let xs = UnsafeRawPointer(x + b * 32)
-            let sum = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q.lowHalf)) * xs.loadUnaligned(as: SIMD16<Float>.self)
-                + SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q.highHalf))
-                * xs.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+            let sum = widen(q.lowHalf) * xs.loadUnaligned(as: SIMD16<Float>.self)
+                + widen(q.highHalf) * xs.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
             total += sum * float16BitsToFloat(UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
         }
         return total.sum()
@@ -68,8 +67,7 @@ extension GGUFQuantization {
             let q = block.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
             let xs = UnsafeRawPointer(x + b * 32)
             let x0 = xs.loadUnaligned(as: SIMD16<Float>.self), x1 = xs.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-            let products = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q & 0x0F)) * x0
-                + SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q &>> 4)) * x1
+            let products = widen(q & 0x0F) * x0 + widen(q &>> 4) * x1
             let d = float16BitsToFloat(UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
             let m = hasMinimum
                 ? float16BitsToFloat(UInt16(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))

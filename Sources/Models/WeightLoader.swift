@@ -27,7 +27,8 @@ public struct WeightTensor: @unchecked Sendable, Equatable {
         floats = nil
     }
 
-    /// The elements in Float32 (decoded from the stored layout when needed); setting them drops the stored matrix.
+    /// The elements in Float32: decoded from the stored layout on every access (read it once), and setting them
+    /// drops the stored matrix.
     public var values: [Float] {
         get {
             if let floats { return floats }

@@ -38,6 +38,10 @@ struct DoctorCommand: ParsableCommand {
         var cores: Int
         var memoryBytes: Int64
         var blas: String
+        /// The library and instruction set the engine's products run on, e.g. `oneDNN 2.6.3, avx512_bf16`.
+        var matmul: String
+        /// What `--precision auto` resolves to here, and why.
+        var precision: String
         var python: String?
         var pythonProblem: String?
         var environment: PythonEnvironment?
@@ -46,18 +50,21 @@ struct DoctorCommand: ParsableCommand {
         enum CodingKeys: String, CodingKey {
             case cores
             case memoryBytes = "memory_bytes"
-            case blas, python
+            case blas, matmul, precision, python
             case pythonProblem = "python_problem"
             case environment, checks
         }
     }
 
     func run() throws {
+        let automatic = MatmulKernels.current.automaticPrecision()
         var report = Report(
             cores: ProcessInfo.processInfo.activeProcessorCount,
-            memoryBytes: Int64(ProcessInfo.processInfo.physicalMemory), blas: blasDescription(), python: nil,
-            pythonProblem: nil, environment: nil, checks: [])
-        report.checks.append(Check(name: "native engine (default, CPU, Float32)", ok: true, problems: []))
+            memoryBytes: Int64(ProcessInfo.processInfo.physicalMemory), blas: blasDescription(),
+            matmul: MatmulKernels.current.description, precision: automatic.precision.rawValue + " (" + automatic.reason + ")",
+            python: nil, pythonProblem: nil, environment: nil, checks: [])
+        report.checks.append(
+            Check(name: "native engine (default, CPU, \(automatic.precision.rawValue) products)", ok: true, problems: []))
         do {
             let launcher = try TorchLauncher(explicitPython: python)
             let pythonName = launcher.python.path
@@ -96,7 +103,9 @@ struct DoctorCommand: ParsableCommand {
 
     func render(_ report: Report) -> String {
         var lines = [
-            "native engine  \(report.cores) cores, \(formatBytes(report.memoryBytes)) memory, \(report.blas)"
+            "native engine  \(report.cores) cores, \(formatBytes(report.memoryBytes)) memory",
+            "  products     \(report.matmul); --precision auto: \(report.precision)",
+            "  BLAS         \(report.blas) (runs the products only where libdnnl is missing)",
         ]
         if let environment = report.environment {
             lines.append("python         \(report.python ?? "?") (\(environment.python))")

@@ -115,7 +115,9 @@ struct ModelSession {
         let threadCount =
             (options.threads ?? 0) > 0 ? options.threads ?? 1 : ProcessInfo.processInfo.activeProcessorCount
         setMatmulThreadCount(threadCount)
-        let weights = try TransformerWeights(try ModelWeights.load(from: url))
+        // As stored: decoding reads the quantized blocks, so a token costs the bytes of the file, not of a
+        // Float32 copy.
+        let weights = try TransformerWeights(try ModelWeights.load(from: url), storage: .quantized)
         var adapter: LoRAParameters?
         if let adapterFolder {
             adapter = try readAdapter(

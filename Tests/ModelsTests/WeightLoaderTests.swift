@@ -96,6 +96,36 @@ func tinyHuggingFaceFolder(_ config: ModelConfig, configJSON: String, skip: Stri
         }
     }
 
+    @Test func llamaQueryKeyRowsMoveWholeInQuantizedStorage() throws {
+        // hidden 256: Q8_0 rows of whole blocks; q has 4 heads of 64 rows, k 2.
+        var config = Self.llama
+        config.hiddenSize = 256
+        config.intermediateSize = 256
+        config.headCount = 4
+        config.kvHeadCount = 2
+        config.headDim = 64
+        var writer = tinyGGUFMetadata(config)
+        for (k, expected) in WeightNames.expectedTensors(for: config).enumerated() {
+            let count = expected.shape.reduce(1, *)
+            let values = (0..<count).map { Float(0.1 * sin(0.37 * Double($0) + Double(k))) }
+            try writer.addTensor(
+                name: expected.ggufName, shape: expected.shape, floats: values,
+                as: expected.shape.count == 2 ? .q8_0 : .f32)
+        }
+        let file = try GGUFFile(mapped: MappedFile(bytes: try writer.encoded(), path: "tiny-q8.gguf"))
+        let weights = try ModelWeights.load(gguf: file)
+        for role in [WeightRole.query, .key] {
+            let expected = try #require(WeightNames.expectedTensors(for: config).first { $0.role == role })
+            let info = try #require(file.tensor(named: expected.ggufName))
+            let reference = QueryKeyPermutation.ggufToHuggingFace(
+                try file.dequantize(info), rows: expected.shape[0], columns: expected.shape[1],
+                heads: role == .query ? config.headCount : config.kvHeadCount)
+            let loaded = try weights.tensor(role, layer: 0)
+            #expect(loaded.storedType == "Q8_0")
+            #expect(loaded.values == reference, "\(role)")
+        }
+    }
+
     @Test func qwen2GGUFIsNotPermutedAndCarriesBiases() throws {
         var qwen = Self.llama
         qwen.architecture = .qwen2

@@ -190,9 +190,10 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
             var tensors: [String: WeightTensor] = [:]
             let plain = try fixture.modelWeights()
             for (name, tensor) in plain.tensors {
-                // Projections rounded to bfloat16 by hand; the bfloat16 model must see exactly these values.
-                let isProjection = name.hasSuffix("_proj.weight")
-                let values = isProjection && storage == .float32
+                // Matrices (projections, embedding, head) rounded to bfloat16 by hand; the bfloat16 model must see
+                // exactly these values.
+                let isMatrix = tensor.shape.count == 2
+                let values = isMatrix && storage == .float32
                     ? tensor.values.map { Float(bitPattern: UInt32(floatToBFloat16BitsForTest($0)) << 16) } : tensor.values
                 tensors[name] = WeightTensor(shape: tensor.shape, values: values)
             }

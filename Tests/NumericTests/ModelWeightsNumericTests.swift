@@ -41,11 +41,12 @@ private struct SlicesFixture: Decodable {
         for expected in fixture.tensors {
             let tensor = try weights.tensor(expected.name)
             try #require(tensor.shape == expected.shape, "\(expected.name)")
+            let values = tensor.values  // decoded from the stored blocks once
             let columns = expected.shape.count == 2 ? expected.shape[1] : expected.shape[0]
             // Spot values: the same dequantized float32 numbers, so 1e-6 is loose (FMA may move the last bit).
             for row in expected.rows {
-                let values = tensor.values[(row.row * columns)..<((row.row + 1) * columns)]
-                let head = Array(values.prefix(row.head.count)), tail = Array(values.suffix(row.tail.count))
+                let rowValues = values[(row.row * columns)..<((row.row + 1) * columns)]
+                let head = Array(rowValues.prefix(row.head.count)), tail = Array(rowValues.suffix(row.tail.count))
                 for (found, wanted) in zip(head + tail, row.head + row.tail) {
                     #expect(
                         abs(found - wanted) <= 1e-6, "\(expected.name) row \(row.row): \(found) vs \(wanted)")
@@ -57,12 +58,12 @@ private struct SlicesFixture: Decodable {
                 var worst = 0.0
                 for (r, wanted) in dots.enumerated() {
                     var dot = 0.0
-                    for c in 0..<columns { dot += Double(tensor.values[r * columns + c]) * probe[c] }
+                    for c in 0..<columns { dot += Double(values[r * columns + c]) * probe[c] }
                     worst = max(worst, abs(dot - wanted))
                 }
                 #expect(worst <= 1e-6, "\(expected.name): row dots differ by up to \(worst)")
             }
-            let sumSquares = tensor.values.reduce(0.0) { $0 + Double($1) * Double($1) }
+            let sumSquares = values.reduce(0.0) { $0 + Double($1) * Double($1) }
             #expect(
                 abs(sumSquares - expected.sum_squares) <= 1e-9 * max(1, expected.sum_squares),
                 "\(expected.name): sum of squares \(sumSquares) vs \(expected.sum_squares)")

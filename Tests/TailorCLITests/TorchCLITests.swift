@@ -157,7 +157,11 @@ import Testing
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         let checks = try #require(object["checks"] as? [[String: Any]])
         let ok = Dictionary(uniqueKeysWithValues: checks.map { ($0["name"] as? String ?? "", $0["ok"] as? Bool) })
-        #expect(ok["native engine (default, CPU, Float32)"] == true)
+        #expect(ok.first { $0.key.hasPrefix("native engine (default, CPU, ") }?.value == true)
+        // The kernel path and what --precision auto picks here, in words and in the JSON.
+        #expect(text.stdout.contains("  products     "))
+        #expect((object["matmul"] as? String)?.isEmpty == false)
+        #expect(["fp32", "bf16"].contains((object["precision"] as? String)?.prefix(4).trimmingCharacters(in: .whitespaces)))
         #expect(ok["--backend torch on the CPU (HF folders)"] == true)
         #expect(ok["--quantize 4bit (QLoRA)"] == false)
         let noPeft = try TailorProcess.run(

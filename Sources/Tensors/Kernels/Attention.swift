@@ -196,6 +196,39 @@ public func attentionDecode(
     let (H, KVH, D) = (shape.heads, shape.kvHeads, shape.headDim)
     let group = H / KVH
     let total = cached + m
+    if m <= 2 {
+        // One token at a time (generation): heads side by side on the pool, dot products straight over the cache;
+        // library calls for a 1 × total product cost more than the arithmetic.
+        pool.forEachChunk(H * m) { range in
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: max(total, 1))
+            defer { row.deallocate() }
+            for index in range {
+                let (i, h) = (index / H, index % H)
+                let kvh = h / group
+                let qh = q + (i * H + h) * D
+                let visible = cached + i + 1
+                var maximum = -Float.infinity
+                for s in 0..<visible {
+                    row[s] = dotProduct(qh, kCache + (s * KVH + kvh) * D, count: D) * shape.scale
+                    maximum = max(maximum, row[s])
+                }
+                var sum: Float = 0
+                for s in 0..<visible {
+                    row[s] = expf(row[s] - maximum)
+                    sum += row[s]
+                }
+                let inverse = 1 / sum
+                let o = out + (i * H + h) * D
+                o.update(repeating: 0, count: D)
+                for s in 0..<visible {
+                    let p = row[s] * inverse
+                    let vs = vCache + (s * KVH + kvh) * D
+                    for d in 0..<D { o[d] += p * vs[d] }
+                }
+            }
+        }
+        return
+    }
     let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(m * total, 1))
     defer { scores.deallocate() }
     for h in 0..<H {
