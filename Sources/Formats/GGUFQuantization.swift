@@ -100,7 +100,17 @@ extension ProcessInfo {
 
 @inline(__always)
 private func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-    float16BitsToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+    halfToFloat(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+}
+
+/// binary16 bits → Float32 (exact either way): the CPU's own conversion (F16C, NEON) where Swift has `Float16`.
+@inline(__always)
+func halfToFloat(_ bits: UInt16) -> Float {
+    #if (arch(x86_64) && !os(macOS)) || arch(arm64)
+    return Float(Float16(bitPattern: bits))
+    #else
+    return float16BitsToFloat(bits)
+    #endif
 }
 
 @inline(__always)

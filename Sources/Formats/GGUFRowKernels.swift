@@ -47,12 +47,12 @@ extension GGUFQuantization {
     private static func dotQ8_0(_ row: UnsafeRawPointer, blocks: Int, x: UnsafePointer<Float>) -> Float {
         var total = SIMD16<Float>()
         for b in 0..<blocks {
-            let block = row + b * 34
+            let block = row + b &* 34
             let q = block.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self)
-            let xs = UnsafeRawPointer(x + b * 32)
+            let xs = UnsafeRawPointer(x + b &* 32)
             let sum = widen(q.lowHalf) * xs.loadUnaligned(as: SIMD16<Float>.self)
                 + widen(q.highHalf) * xs.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-            total += sum * float16BitsToFloat(UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
+            total += sum * halfToFloat(UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
         }
         return total.sum()
     }
@@ -63,14 +63,14 @@ extension GGUFQuantization {
     ) -> Float {
         var total = SIMD16<Float>()
         for b in 0..<blocks {
-            let block = row + b * stride
+            let block = row + b &* stride
             let q = block.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
-            let xs = UnsafeRawPointer(x + b * 32)
+            let xs = UnsafeRawPointer(x + b &* 32)
             let x0 = xs.loadUnaligned(as: SIMD16<Float>.self), x1 = xs.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
             let products = widen(q & 0x0F) * x0 + widen(q &>> 4) * x1
-            let d = float16BitsToFloat(UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
+            let d = halfToFloat(UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
             let m = hasMinimum
-                ? float16BitsToFloat(UInt16(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+                ? halfToFloat(UInt16(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
                 : -8 * d
             total += products * d + (x0 + x1) * m
         }
