@@ -58,6 +58,12 @@ public final class MatmulEngine: @unchecked Sendable {
         return rows >= weight.rows ? weight.rows : max(16, rows / 16 * 16)
     }
 
+    /// Calls `body` with each panel of W's rows, in order.
+    private func forEachPanel(_ weight: WeightMatrix, _ body: (Range<Int>) -> Void) {
+        let step = panelRows(weight)
+        for start in stride(from: 0, to: weight.rows, by: step) { body(start..<min(start + step, weight.rows)) }
+    }
+
     private func scratch32(_ count: Int) -> UnsafeMutablePointer<Float> {
         if weightScratch32.count < count { weightScratch32 = FloatBuffer(count: count) }
         return weightScratch32.pointer
@@ -104,12 +110,10 @@ public final class MatmulEngine: @unchecked Sendable {
                 sgemm(false, true, n, output, input, 1, x, input, w, input, beta, y, ldy)
                 return
             }
-            let step = panelRows(weight)
-            let panel = scratch32(step * input)
-            for start in stride(from: 0, to: output, by: step) {
-                let rows = start..<min(start + step, output)
+            let panel = scratch32(panelRows(weight) * input)
+            forEachPanel(weight) { rows in
                 weight.decodeRows(rows, into: panel, pool: pool)
-                sgemm(false, true, n, rows.count, input, 1, x, input, panel, input, beta, y + start, ldy)
+                sgemm(false, true, n, rows.count, input, 1, x, input, panel, input, beta, y + rows.lowerBound, ldy)
             }
             return
         }
@@ -118,12 +122,10 @@ public final class MatmulEngine: @unchecked Sendable {
             bf16Product(false, true, n, output, input, x16, input, w, input, beta, y, ldy)
             return
         }
-        let step = panelRows(weight)
-        let panel = scratch16(step * input)
-        for start in stride(from: 0, to: output, by: step) {
-            let rows = start..<min(start + step, output)
+        let panel = scratch16(panelRows(weight) * input)
+        forEachPanel(weight) { rows in
             weight.decodeRows(rows, intoBFloat16: panel, pool: pool)
-            bf16Product(false, true, n, rows.count, input, x16, input, panel, input, beta, y + start, ldy)
+            bf16Product(false, true, n, rows.count, input, x16, input, panel, input, beta, y + rows.lowerBound, ldy)
         }
     }
 
@@ -141,18 +143,17 @@ public final class MatmulEngine: @unchecked Sendable {
             if !accumulate { dx.update(repeating: 0, count: n * input) }
             return
         }
-        let step = panelRows(weight)
+        // Panels split the sum over W's rows: the first overwrites dx (unless accumulating), the rest add to it.
         if precision == .fp32 || !bf16Available {
             if let w = weight.float32 {
                 sgemm(false, false, n, input, output, 1, dy, ldDy, w, input, accumulate ? 1 : 0, dx, input)
                 return
             }
-            let panel = scratch32(step * input)
-            for start in stride(from: 0, to: output, by: step) {
-                let rows = start..<min(start + step, output)
+            let panel = scratch32(panelRows(weight) * input)
+            forEachPanel(weight) { rows in
                 weight.decodeRows(rows, into: panel, pool: pool)
-                let beta: Float = (accumulate || start > 0) ? 1 : 0
-                sgemm(false, false, n, input, rows.count, 1, dy + start, ldDy, panel, input, beta, dx, input)
+                let beta: Float = (accumulate || rows.lowerBound > 0) ? 1 : 0
+                sgemm(false, false, n, input, rows.count, 1, dy + rows.lowerBound, ldDy, panel, input, beta, dx, input)
             }
             return
         }
@@ -161,12 +162,12 @@ public final class MatmulEngine: @unchecked Sendable {
             bf16Product(false, false, n, input, output, dy16, output, w, input, accumulate ? 1 : 0, dx, input)
             return
         }
-        let panel = scratch16(step * input)
-        for start in stride(from: 0, to: output, by: step) {
-            let rows = start..<min(start + step, output)
+        let panel = scratch16(panelRows(weight) * input)
+        forEachPanel(weight) { rows in
             weight.decodeRows(rows, intoBFloat16: panel, pool: pool)
-            let beta: Float = (accumulate || start > 0) ? 1 : 0
-            bf16Product(false, false, n, input, rows.count, dy16 + start, output, panel, input, beta, dx, input)
+            let beta: Float = (accumulate || rows.lowerBound > 0) ? 1 : 0
+            bf16Product(
+                false, false, n, input, rows.count, dy16 + rows.lowerBound, output, panel, input, beta, dx, input)
         }
     }
 
