@@ -90,6 +90,22 @@ private let pool = WorkerPool(threadCount: 2)
     }
 }
 
+@Suite struct VectorExpTests {
+    @Test func matchesDoubleWithinTwoUlp() {
+        // Dense over the range softmaxes and gates use, plus the ends where the clamp takes over.
+        var worst = 0.0
+        for i in 0...200_000 {
+            let x = Float(-87 + 175 * Double(i) / 200_000)
+            let exact = exp(Double(x))
+            worst = max(worst, abs(Double(vectorExp(x)) - exact) / exact)
+        }
+        #expect(worst < 2.5e-7, "worst relative error \(worst)")
+        #expect(vectorExp(0) == 1)
+        #expect(vectorExp(-200) > 0 && vectorExp(-200) < 1.2e-38)
+        #expect(vectorExp(200).isFinite)
+    }
+}
+
 @Suite struct SwiGLUTests {
     @Test func forwardAndBackward() {
         let count = 40

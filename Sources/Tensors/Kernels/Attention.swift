@@ -55,8 +55,10 @@ public struct AttentionShape: Sendable {
 
 /// out = softmax(q·kᵀ/√D, causal within each sequence)·v; writes the row log-sum-exp into `lse`.
 ///
-/// Per (sequence, head): S = scale·Q·Kᵀ [T, T] and O = P·V through BLAS, reading Q, K, V and writing O in place
-/// with leading dimensions H·D / KVH·D (no copies); the masked softmax in between is split across the pool.
+/// The pool splits the (sequence, kv head) pairs; each runs its query heads one after another: S = scale·Q·Kᵀ
+/// [T, T] and O = P·V as single-threaded library products inside the pool (reading Q, K, V and writing O in place
+/// with leading dimensions H·D / KVH·D, no copies), the masked softmax between them on the same core. One parallel
+/// region per layer instead of three per head.
 public func attentionForward(
     out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
     k: UnsafePointer<Float>, v: UnsafePointer<Float>, layout: AttentionLayout, rows: Int, shape: AttentionShape,
@@ -66,40 +68,37 @@ public func attentionForward(
     let group = H / KVH
     out.update(repeating: 0, count: rows * H * D)
     lse.update(repeating: 0, count: rows * H)
-    let longest = layout.sequences.map(\.count).max() ?? 0
-    let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
-    defer { probabilities.deallocate() }
-    for sequence in layout.sequences {
-        let T = sequence.count, base = sequence.lowerBound
-        for h in 0..<H {
-            let kvh = h / group
-            let qh = q + (base * H + h) * D, kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
-            sgemm(false, true, T, T, D, shape.scale, qh, H * D, kh, KVH * D, 0, probabilities, T)
-            let rowLSE = lse + base * H + h
-            pool.forEachChunk(T, minimumChunk: 32) { range in
-                for t in range {
+    let sequences = layout.sequences
+    pool.forEachChunk(sequences.count * KVH) { tasks in
+        let longest = tasks.map { sequences[$0 / KVH].count }.max() ?? 0
+        let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
+        defer { probabilities.deallocate() }
+        for task in tasks {
+            let sequence = sequences[task / KVH], kvh = task % KVH
+            let T = sequence.count, base = sequence.lowerBound
+            let kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
+            for h in (kvh * group)..<((kvh + 1) * group) {
+                let qh = q + (base * H + h) * D
+                sgemm(false, true, T, T, D, shape.scale, qh, H * D, kh, KVH * D, 0, probabilities, T)
+                let rowLSE = lse + base * H + h
+                for t in 0..<T {
                     let row = probabilities + t * T
-                    var maximum = -Float.infinity
-                    for s in 0...t { maximum = max(maximum, row[s]) }
-                    var total: Float = 0
-                    for s in 0...t {
-                        let p = expf(row[s] - maximum)
-                        row[s] = p
-                        total += p
-                    }
-                    let inverse = 1 / total
-                    for s in 0...t { row[s] *= inverse }
-                    for s in (t + 1)..<T { row[s] = 0 }
-                    rowLSE[t * H] = maximum + logf(total)
+                    let largest = maximum(row, count: t + 1)
+                    let total = exponentials(row, row, count: t + 1, shift: largest)
+                    scale(row, count: t + 1, by: 1 / total)
+                    (row + t + 1).update(repeating: 0, count: T - t - 1)
+                    rowLSE[t * H] = largest + logf(total)
                 }
+                sgemm(false, false, T, D, T, 1, probabilities, T, vh, KVH * D, 0, out + (base * H + h) * D, H * D)
             }
-            sgemm(false, false, T, D, T, 1, probabilities, T, vh, KVH * D, 0, out + (base * H + h) * D, H * D)
         }
     }
 }
 
 /// Backward of `attentionForward`. Overwrites dq, dk and dv.
 /// With P = exp(S − lse) recomputed, δ = rowsum(dO∘O): dS = P∘(dO·Vᵀ − δ)/√D; dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO.
+/// Split like the forward: a (sequence, kv head) pair owns its rows of dK and dV, so its query heads accumulate there
+/// without races.
 public func attentionBackward(
     dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
     dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
@@ -108,48 +107,58 @@ public func attentionBackward(
 ) {
     let (H, KVH, D) = (shape.heads, shape.kvHeads, shape.headDim)
     let group = H / KVH
-    let scale = shape.scale
+    let scaling = shape.scale
     dq.update(repeating: 0, count: rows * H * D)
     dk.update(repeating: 0, count: rows * KVH * D)
     dv.update(repeating: 0, count: rows * KVH * D)
-    let longest = layout.sequences.map(\.count).max() ?? 0
-    let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
-    let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
-    defer {
-        probabilities.deallocate()
-        scores.deallocate()
-    }
-    for sequence in layout.sequences {
-        let T = sequence.count, base = sequence.lowerBound
-        for h in 0..<H {
-            let kvh = h / group
-            let qh = q + (base * H + h) * D, kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
-            let doh = dout + (base * H + h) * D, oh = out + (base * H + h) * D
-            sgemm(false, true, T, T, D, scale, qh, H * D, kh, KVH * D, 0, probabilities, T)
-            sgemm(false, true, T, T, D, 1, doh, H * D, vh, KVH * D, 0, scores, T)
-            let rowLSE = lse + base * H + h
-            pool.forEachChunk(T, minimumChunk: 32) { range in
-                for t in range {
-                    let p = probabilities + t * T, ds = scores + t * T
-                    let dot = doh + t * H * D, ot = oh + t * H * D
-                    var delta: Float = 0
-                    for d in 0..<D { delta += dot[d] * ot[d] }
-                    let l = rowLSE[t * H]
-                    for s in 0...t {
-                        let probability = expf(p[s] - l)
-                        p[s] = probability
-                        ds[s] = probability * (ds[s] - delta) * scale
-                    }
-                    for s in (t + 1)..<T {
-                        p[s] = 0
-                        ds[s] = 0
-                    }
-                }
-            }
-            sgemm(false, false, T, D, T, 1, scores, T, kh, KVH * D, 0, dq + (base * H + h) * D, H * D)
-            sgemm(true, false, T, D, T, 1, scores, T, qh, H * D, 1, dk + (base * KVH + kvh) * D, KVH * D)
-            sgemm(true, false, T, D, T, 1, probabilities, T, doh, H * D, 1, dv + (base * KVH + kvh) * D, KVH * D)
+    let sequences = layout.sequences
+    pool.forEachChunk(sequences.count * KVH) { tasks in
+        let longest = tasks.map { sequences[$0 / KVH].count }.max() ?? 0
+        let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
+        defer {
+            probabilities.deallocate()
+            scores.deallocate()
         }
+        for task in tasks {
+            let sequence = sequences[task / KVH], kvh = task % KVH
+            let T = sequence.count, base = sequence.lowerBound
+            let kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
+            for h in (kvh * group)..<((kvh + 1) * group) {
+                let qh = q + (base * H + h) * D
+                let doh = dout + (base * H + h) * D, oh = out + (base * H + h) * D
+                sgemm(false, true, T, T, D, scaling, qh, H * D, kh, KVH * D, 0, probabilities, T)
+                sgemm(false, true, T, T, D, 1, doh, H * D, vh, KVH * D, 0, scores, T)
+                let rowLSE = lse + base * H + h
+                for t in 0..<T {
+                    let p = probabilities + t * T, ds = scores + t * T
+                    let delta = dotProduct(doh + t * H * D, oh + t * H * D, count: D)
+                    let l = rowLSE[t * H]
+                    _ = exponentials(p, p, count: t + 1, shift: l)
+                    probabilityGradient(ds, p, count: t + 1, delta: delta, scale: scaling)
+                    (p + t + 1).update(repeating: 0, count: T - t - 1)
+                    (ds + t + 1).update(repeating: 0, count: T - t - 1)
+                }
+                sgemm(false, false, T, D, T, 1, scores, T, kh, KVH * D, 0, dq + (base * H + h) * D, H * D)
+                sgemm(true, false, T, D, T, 1, scores, T, qh, H * D, 1, dk + (base * KVH + kvh) * D, KVH * D)
+                sgemm(true, false, T, D, T, 1, probabilities, T, doh, H * D, 1, dv + (base * KVH + kvh) * D, KVH * D)
+            }
+        }
+    }
+}
+
+/// ds[s] = p[s] · (ds[s] − δ) · scale for s < count.
+private func probabilityGradient(
+    _ ds: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Float>, count: Int, delta: Float, scale: Float
+) {
+    var i = 0
+    while i + 16 <= count {
+        store16(load16(p + i) * (load16(ds + i) - delta) * scale, ds + i)
+        i += 16
+    }
+    while i < count {
+        ds[i] = p[i] * (ds[i] - delta) * scale
+        i += 1
     }
 }
 
@@ -212,11 +221,7 @@ public func attentionDecode(
                     row[s] = dotProduct(qh, kCache + (s * KVH + kvh) * D, count: D) * shape.scale
                     maximum = max(maximum, row[s])
                 }
-                var sum: Float = 0
-                for s in 0..<visible {
-                    row[s] = expf(row[s] - maximum)
-                    sum += row[s]
-                }
+                let sum = exponentials(row, row, count: visible, shift: maximum)
                 let inverse = 1 / sum
                 let o = out + (i * H + h) * D
                 o.update(repeating: 0, count: D)
@@ -238,15 +243,8 @@ public func attentionDecode(
             for i in range {
                 let row = scores + i * total
                 let visible = cached + i + 1
-                var maximum = -Float.infinity
-                for s in 0..<visible { maximum = max(maximum, row[s]) }
-                var sum: Float = 0
-                for s in 0..<visible {
-                    row[s] = expf(row[s] - maximum)
-                    sum += row[s]
-                }
-                let inverse = 1 / sum
-                for s in 0..<visible { row[s] *= inverse }
+                let sum = exponentials(row, row, count: visible, shift: maximum(row, count: visible))
+                scale(row, count: visible, by: 1 / sum)
                 for s in visible..<total { row[s] = 0 }
             }
         }

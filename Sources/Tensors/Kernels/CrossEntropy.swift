@@ -75,23 +75,13 @@ public func lmHeadCrossEntropy(
                     for i in range {
                         let row = scratch.logits.pointer + i * V
                         let target = Int(targets[chunk[i]])
-                        var maximum = row[0]
-                        var argmax = 0
-                        for j in 1..<V where row[j] > maximum {
-                            maximum = row[j]
-                            argmax = j
-                        }
-                        var total: Float = 0
-                        for j in 0..<V {
-                            let e = expf(row[j] - maximum)
-                            row[j] = e
-                            total += e
-                        }
+                        let largest = maximum(row, count: V)
+                        // The most likely token is the first one reaching the maximum.
+                        correctBase[i] = row[target] == largest && !(0..<target).contains { row[$0] == largest }
+                        let total = exponentials(row, row, count: V, shift: largest)
                         let targetProbability = row[target] / total
                         lossBase[i] = -Double(logf(max(targetProbability, .leastNormalMagnitude)))
-                        correctBase[i] = argmax == target
-                        let inverse = gradScale / total
-                        for j in 0..<V { row[j] *= inverse }
+                        scale(row, count: V, by: gradScale / total)
                         row[target] -= gradScale
                     }
                 }
