@@ -46,7 +46,9 @@ let package = Package(
         .target(
             name: "Tensors", dependencies: blas + matmul, swiftSettings: strict + native + matmulSettings,
             linkerSettings: blasLinker),
-        .target(name: "Formats", swiftSettings: strict + native),
+        // C: integer dot products of quant blocks with int8 activations (AVX512-VNNI / AVX2, chosen from cpuid).
+        .target(name: "BlockKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Formats", dependencies: ["BlockKernels"], swiftSettings: strict + native),
         .target(name: "Tokenizers", dependencies: ["Formats"], swiftSettings: strict),
         .target(name: "ChatTemplates", swiftSettings: strict),
         .target(name: "Models", dependencies: ["Tensors", "Formats"], swiftSettings: strict + native),

@@ -2,8 +2,51 @@
 // a row with a Float32 vector straight from the blocks (generation). Block layouts are in GGUFQuantization.swift.
 
 // row: `blocks` consecutive blocks of `type`   x, out: [blocks · blockSize]
+import BlockKernels
 
 extension GGUFQuantization {
+    /// The instruction set of the integer block kernels on this CPU (`avx512_vnni`, `avx2`), or nil without one.
+    public static var integerKernelISA: String? {
+        tailor_block_kernels_available() == 0 ? nil : String(cString: tailor_block_kernels_isa())
+    }
+
+    /// Whether `dotRows` has an integer kernel for `type` on this CPU (Q8_0, Q4_0, Q4_1 on x86-64 with AVX2).
+    public static func hasIntegerKernel(_ type: GGMLType) -> Bool {
+        integerKernelISA != nil && [.q8_0, .q4_0, .q4_1].contains(type)
+    }
+
+    /// y[r] (+)= Σ W[r]·x for `rows` rows `rowBytes` apart, each `blocks` blocks of `type`, with x given as int16
+    /// blocks of 32 (`quantized[32b + j] · scales[b]`, `sums[b]` = scales[b] · Σ_j quantized[32b + j]).
+    /// `type` must pass `hasIntegerKernel`.
+    public static func dotRows(
+        _ type: GGMLType, _ w: UnsafeRawPointer, rowBytes: Int, rows: Int, blocks: Int,
+        quantized: UnsafePointer<Int16>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+        into y: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
+        let done = dotRows(type, w, rowBytes: rowBytes, rows: rows, blocks: blocks, quantized: quantized,
+                           scales: scales, sums: sums, into: y, accumulate: accumulate, on: nil)
+        precondition(done, "no integer kernel for \(type.name)")
+    }
+
+    /// The instruction sets `dotRows(…, on:)` can name.
+    public enum IntegerKernelPath: Int32, CaseIterable, Sendable {
+        case portable = 0, avx2 = 1, avx512VNNI = 2
+    }
+
+    /// `dotRows` on one path (nil: the best this CPU has); false when this CPU lacks it or `type` has no kernel.
+    public static func dotRows(
+        _ type: GGMLType, _ w: UnsafeRawPointer, rowBytes: Int, rows: Int, blocks: Int,
+        quantized: UnsafePointer<Int16>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+        into y: UnsafeMutablePointer<Float>, accumulate: Bool, on path: IntegerKernelPath?
+    ) -> Bool {
+        let x = tailor_int16_blocks(q: quantized, scale: scales, sum: sums)
+        let type = Int32(type.rawValue), accumulate: Int32 = accumulate ? 1 : 0
+        if let path {
+            return tailor_block_dot_rows_on(path.rawValue, type, w, rowBytes, rows, blocks, x, y, accumulate) == 1
+        }
+        return tailor_block_dot_rows(type, w, rowBytes, rows, blocks, x, y, accumulate) == 1
+    }
+
     /// Decodes `blocks` consecutive blocks of `type` at `source` into `out`. `type` must be in `supportedTypes`.
     public static func decodeBlocks(
         _ type: GGMLType, _ source: UnsafeRawPointer, blocks: Int, into out: UnsafeMutablePointer<Float>

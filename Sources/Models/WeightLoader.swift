@@ -76,6 +76,13 @@ struct GGUFRowFormat: PackedRowFormat {
     func dot(row: UnsafeRawPointer, columns: Int, x: UnsafePointer<Float>) -> Float {
         GGUFQuantization.dot(type, row, blocks: columns / blockSize, x: x)
     }
+    var hasIntegerDot: Bool { blockSize == Int16Activations.blockSize && GGUFQuantization.hasIntegerKernel(type) }
+    func dot(rows: UnsafeRawPointer, rowBytes: Int, count: Int, columns: Int, x: Int16Activations,
+             into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        GGUFQuantization.dotRows(
+            type, rows, rowBytes: rowBytes, rows: count, blocks: columns / blockSize, quantized: x.quantized,
+            scales: x.scales, sums: x.sums, into: y, accumulate: accumulate)
+    }
 }
 
 /// A stored 2-D tensor as a `WeightMatrix` viewing (or, with `rowOrder`, copying) `bytes`, or nil when its

@@ -92,7 +92,8 @@ public final class MatmulEngine: @unchecked Sendable {
 
     // MARK: Forward
 
-    /// y (+)= x·Wᵀ. `ldy` is y's row stride (default: W's row count).
+    /// y (+)= x·Wᵀ. `ldy` is y's row stride (default: W's row count). Single rows multiply packed weights with
+    /// int16 blocks of x where an integer kernel exists (`WeightMatrix.multiply(vector:…)`).
     public func forward(
         y: UnsafeMutablePointer<Float>, ldy: Int? = nil, x: UnsafePointer<Float>, weight: WeightMatrix, rows n: Int,
         accumulate: Bool
@@ -101,7 +102,9 @@ public final class MatmulEngine: @unchecked Sendable {
         let ldy = ldy ?? output
         guard n > 0, output > 0 else { return }
         if n <= Self.vectorRows {
-            for r in 0..<n { weight.multiply(vector: x + r * input, into: y + r * ldy, accumulate: accumulate, pool: pool) }
+            for r in 0..<n {
+                weight.multiply(vector: x + r * input, into: y + r * ldy, accumulate: accumulate, pool: pool)
+            }
             return
         }
         let beta: Float = accumulate ? 1 : 0

@@ -1,4 +1,5 @@
-// The engine's one worker pool: element-wise kernels split rows across cores; BLAS calls never run inside it.
+// The engine's one worker pool: element-wise kernels split rows across cores, on the same OpenMP team as oneDNN's
+// products when oneDNN is loaded.
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -6,8 +7,9 @@ import Glibc
 
 /// Splits loops over rows across a fixed number of threads.
 ///
-/// A value: the thread count flows in as configuration. BLAS is called from outside `forEachChunk` only,
-/// so BLAS's own threads and these never oversubscribe the cores.
+/// A value: the thread count flows in as configuration. Full-size products are called from outside
+/// `forEachChunk`; attention calls small ones inside it, where oneDNN runs them on the calling thread (a nested
+/// OpenMP region gets a team of one), so the cores are never oversubscribed.
 public struct WorkerPool: Sendable {
     /// Threads used for element-wise kernels (≥ 1).
     public let threadCount: Int

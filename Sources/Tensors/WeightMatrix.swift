@@ -13,6 +13,20 @@ public protocol PackedRowFormat: Sendable {
     func decode(row: UnsafeRawPointer, columns: Int, into out: UnsafeMutablePointer<Float>)
     /// Σ row[c]·x[c], straight from the packed bytes (generation's matrix-vector products).
     func dot(row: UnsafeRawPointer, columns: Int, x: UnsafePointer<Float>) -> Float
+    /// Whether `dot(rows:…)` has an integer kernel for this encoding on this CPU.
+    var hasIntegerDot: Bool { get }
+    /// y[r] (+)= Σ row_r·x for `count` rows `rowBytes` apart, x as int16 blocks (generation, where the integer
+    /// multiply-add instructions beat widening the blocks). Called only when `hasIntegerDot`.
+    func dot(rows: UnsafeRawPointer, rowBytes: Int, count: Int, columns: Int, x: Int16Activations,
+             into y: UnsafeMutablePointer<Float>, accumulate: Bool)
+}
+
+extension PackedRowFormat {
+    public var hasIntegerDot: Bool { false }
+    public func dot(rows: UnsafeRawPointer, rowBytes: Int, count: Int, columns: Int, x: Int16Activations,
+                    into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        preconditionFailure("\(name) has no integer dot product")
+    }
 }
 
 /// How a `WeightMatrix` holds its elements.
@@ -186,8 +200,21 @@ public final class WeightMatrix: @unchecked Sendable {
     // x: [columns]   y: [rows]
 
     /// y (+)= W·x, read straight from the stored layout (generation: one token at a time).
+    /// With `integer`, packed formats that have an integer kernel multiply int16 blocks of x (`Int16Activations`);
+    /// without, x stays Float32 (tests of the exact path).
     public func multiply(vector x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool,
-                         pool: WorkerPool) {
+                         pool: WorkerPool, integer: Bool = true) {
+        if integer, case .packed(let format) = layout, format.hasIntegerDot,
+            columns % Int16Activations.blockSize == 0
+        {
+            let quantized = Int16Activations(x, count: columns)
+            pool.forEachChunk(rows, minimumChunk: 64) { range in
+                format.dot(rows: self.base + range.lowerBound * self.rowBytes, rowBytes: self.rowBytes,
+                           count: range.count, columns: self.columns, x: quantized, into: y + range.lowerBound,
+                           accumulate: accumulate)
+            }
+            return
+        }
         pool.forEachChunk(rows, minimumChunk: 64) { range in
             switch self.layout {
             case .float32:

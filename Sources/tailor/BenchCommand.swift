@@ -1,6 +1,7 @@
 // `tailor bench`: fixed workloads that measure the engine and the tokenizer (no timing assertions live in tests).
 import ArgumentParser
 import Foundation
+import Formats
 import ModelStores
 import Models
 import Tensors
@@ -212,6 +213,7 @@ struct BenchGenerate: ParsableCommand {
             "model": url.lastPathComponent, "threads": options.threadCount,
             "precision": precision.rawValue, "matmul": matmulPath(model.matmul),
             "weights": "\(self.weights.rawValue) (\(weights.storageSummary))",
+            "decode": decodePath(weights),
             "prompt_tokens_per_second": Double(promptTokens) / promptSeconds,
             "generated_tokens": tokens.count,
             "generation_tokens_per_second": Double(tokens.count) / generateSeconds,
@@ -298,6 +300,25 @@ func matmulPath(_ engine: MatmulEngine) -> String {
     let implementations = engine.bf16Implementations
     return "\(MatmulKernels.current); \(engine.precision.rawValue) products"
         + (implementations.isEmpty ? "" : " (\(implementations.joined(separator: ", ")))")
+}
+
+/// How single-token products read the weights: which stored types multiply int16 activations in integer kernels
+/// (and on which ISA), which multiply Float32 activations.
+func decodePath(_ weights: TransformerWeights) -> String {
+    var integer: [String] = [], float: [String] = []
+    for matrix in weights.matrices where matrix !== weights.embedding || matrix === weights.outputHead {
+        if case .packed(let format) = matrix.layout, format.hasIntegerDot {
+            if !integer.contains(format.name) { integer.append(format.name) }
+        } else if !float.contains(matrix.layout.name) {
+            float.append(matrix.layout.name)
+        }
+    }
+    var parts: [String] = []
+    if !integer.isEmpty {
+        parts.append("int16 activations x \(integer.joined(separator: ", ")) (\(GGUFQuantization.integerKernelISA ?? "?"))")
+    }
+    if !float.isEmpty { parts.append("fp32 activations x \(float.joined(separator: ", "))") }
+    return parts.joined(separator: "; ")
 }
 
 extension WeightStorage: ExpressibleByArgument {}

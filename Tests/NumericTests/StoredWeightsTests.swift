@@ -112,8 +112,50 @@ func randomBlocks(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) -> [U
             Float((0..<columns).reduce(0.0) { $0 + Double(widened[r * columns + $1]) * Double(x[$1]) })
         }
         var y = [Float](repeating: 0, count: rows)
-        matrix.multiply(vector: x, into: &y, accumulate: false, pool: WorkerPool(threadCount: 2))
+        matrix.multiply(vector: x, into: &y, accumulate: false, pool: WorkerPool(threadCount: 2), integer: false)
         #expect(scaledError(y, expected) <= 1e-5, "\(type)")
+    }
+
+    // Integer kernels exist on x86-64 with AVX2; elsewhere the test is reported as skipped.
+    @Test(.enabled(if: GGUFQuantization.integerKernelISA != nil), arguments: [GGMLType.q8_0, .q4_0, .q4_1])
+    func integerProductsEqualTheBlocksTimesQuantizedActivations(_ type: GGMLType) {
+        let owner = BytesOwner()
+        let (rows, columns) = (70, 576)
+        let bytes = owner.keep(randomBlocks(type, rows: rows, columns: columns, seed: 11))
+        let format = GGUFRowFormat(type)!
+        #expect(format.hasIntegerDot)
+        let matrix = WeightMatrix(viewing: bytes, layout: .packed(format), rows: rows, columns: columns, owner: owner)
+        let x = (0..<columns).map { Float(sin(0.37 * Double($0)) * (1 + Double($0 % 7))) }
+        var widened = [Float](repeating: 0, count: rows * columns)
+        matrix.decodeRows(0..<rows, into: &widened, pool: WorkerPool(threadCount: 2))
+        let quantized = Int16Activations(x, count: columns)
+        let xHat = (0..<columns).map { Float(quantized.quantized[$0]) * quantized.scales[$0 / 32] }
+        for b in 0..<(columns / 32) {
+            let sum = (0..<32).reduce(Float(0)) { $0 + Float(quantized.quantized[32 * b + $1]) }
+            #expect(abs(quantized.sums[b] - quantized.scales[b] * sum) <= 1e-6 * abs(quantized.scales[b] * 32 * 32767))
+        }
+        // Each element within half a quantization step (and the Float rounding of x · 32767 / largest).
+        #expect((0..<columns).allSatisfy { abs(xHat[$0] - x[$0]) <= 0.51 * quantized.scales[$0 / 32] })
+        func product(_ v: [Float]) -> [Float] {
+            (0..<rows).map { r in
+                Float((0..<columns).reduce(0.0) { $0 + Double(widened[r * columns + $1]) * Double(v[$1]) })
+            }
+        }
+        var y = [Float](repeating: 1, count: rows)
+        matrix.multiply(vector: x, into: &y, accumulate: true, pool: WorkerPool(threadCount: 2), integer: true)
+        let exact = product(xHat).map { $0 + 1 }
+        #expect(scaledError(y, exact) <= 1e-5, "\(type): the same products as W · x̂")
+        #expect(scaledError(y, product(x).map { $0 + 1 }) <= 1e-4, "\(type): within the rounding of x to 16 bits")
+        // Every path this CPU has (the portable C loop, AVX2, AVX512-VNNI) gives the same products.
+        for path in GGUFQuantization.IntegerKernelPath.allCases {
+            var z = [Float](repeating: 0, count: rows)
+            let ran = GGUFQuantization.dotRows(
+                type, bytes, rowBytes: matrix.rowBytes, rows: rows, blocks: columns / 32,
+                quantized: quantized.quantized, scales: quantized.scales, sums: quantized.sums, into: &z,
+                accumulate: false, on: path)
+            if ran { #expect(scaledError(z, product(xHat)) <= 1e-5, "\(type) on \(path)") }
+            if path == .portable { #expect(ran) }
+        }
     }
 
     // bf16 products need oneDNN and a CPU with native bf16; elsewhere the test is reported as skipped.

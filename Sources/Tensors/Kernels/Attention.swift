@@ -65,33 +65,23 @@ public func attentionForward(
     pool: WorkerPool
 ) {
     let (H, KVH, D) = (shape.heads, shape.kvHeads, shape.headDim)
-    let group = H / KVH
     out.update(repeating: 0, count: rows * H * D)
     lse.update(repeating: 0, count: rows * H)
-    let sequences = layout.sequences
-    pool.forEachChunk(sequences.count * KVH) { tasks in
-        let longest = tasks.map { sequences[$0 / KVH].count }.max() ?? 0
-        let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
-        defer { probabilities.deallocate() }
-        for task in tasks {
-            let sequence = sequences[task / KVH], kvh = task % KVH
-            let T = sequence.count, base = sequence.lowerBound
-            let kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
-            for h in (kvh * group)..<((kvh + 1) * group) {
-                let qh = q + (base * H + h) * D
-                sgemm(false, true, T, T, D, shape.scale, qh, H * D, kh, KVH * D, 0, probabilities, T)
-                let rowLSE = lse + base * H + h
-                for t in 0..<T {
-                    let row = probabilities + t * T
-                    let largest = maximum(row, count: t + 1)
-                    let total = exponentials(row, row, count: t + 1, shift: largest)
-                    scale(row, count: t + 1, by: 1 / total)
-                    (row + t + 1).update(repeating: 0, count: T - t - 1)
-                    rowLSE[t * H] = largest + logf(total)
-                }
-                sgemm(false, false, T, D, T, 1, probabilities, T, vh, KVH * D, 0, out + (base * H + h) * D, H * D)
-            }
+    forEachQueryHead(layout: layout, shape: shape, scratchCount: 1, pool: pool) { sequence, kvh, h, scratch in
+        let probabilities = scratch[0]
+        let T = sequence.count, base = sequence.lowerBound
+        let qh = q + (base * H + h) * D, kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
+        sgemm(false, true, T, T, D, shape.scale, qh, H * D, kh, KVH * D, 0, probabilities, T)
+        let rowLSE = lse + base * H + h
+        for t in 0..<T {
+            let row = probabilities + t * T
+            let largest = maximum(row, count: t + 1)
+            let total = exponentials(row, row, count: t + 1, shift: largest)
+            scale(row, count: t + 1, by: 1 / total)
+            (row + t + 1).update(repeating: 0, count: T - t - 1)
+            rowLSE[t * H] = largest + logf(total)
         }
+        sgemm(false, false, T, D, T, 1, probabilities, T, vh, KVH * D, 0, out + (base * H + h) * D, H * D)
     }
 }
 
@@ -106,43 +96,48 @@ public func attentionBackward(
     pool: WorkerPool
 ) {
     let (H, KVH, D) = (shape.heads, shape.kvHeads, shape.headDim)
-    let group = H / KVH
     let scaling = shape.scale
     dq.update(repeating: 0, count: rows * H * D)
     dk.update(repeating: 0, count: rows * KVH * D)
     dv.update(repeating: 0, count: rows * KVH * D)
-    let sequences = layout.sequences
-    pool.forEachChunk(sequences.count * KVH) { tasks in
-        let longest = tasks.map { sequences[$0 / KVH].count }.max() ?? 0
-        let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
-        defer {
-            probabilities.deallocate()
-            scores.deallocate()
+    forEachQueryHead(layout: layout, shape: shape, scratchCount: 2, pool: pool) { sequence, kvh, h, scratch in
+        let (probabilities, scores) = (scratch[0], scratch[1])
+        let T = sequence.count, base = sequence.lowerBound
+        let qh = q + (base * H + h) * D, kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
+        let doh = dout + (base * H + h) * D, oh = out + (base * H + h) * D
+        sgemm(false, true, T, T, D, scaling, qh, H * D, kh, KVH * D, 0, probabilities, T)
+        sgemm(false, true, T, T, D, 1, doh, H * D, vh, KVH * D, 0, scores, T)
+        let rowLSE = lse + base * H + h
+        for t in 0..<T {
+            let p = probabilities + t * T, ds = scores + t * T
+            let delta = dotProduct(doh + t * H * D, oh + t * H * D, count: D)
+            _ = exponentials(p, p, count: t + 1, shift: rowLSE[t * H])
+            probabilityGradient(ds, p, count: t + 1, delta: delta, scale: scaling)
+            (p + t + 1).update(repeating: 0, count: T - t - 1)
+            (ds + t + 1).update(repeating: 0, count: T - t - 1)
         }
+        sgemm(false, false, T, D, T, 1, scores, T, kh, KVH * D, 0, dq + (base * H + h) * D, H * D)
+        sgemm(true, false, T, D, T, 1, scores, T, qh, H * D, 1, dk + (base * KVH + kvh) * D, KVH * D)
+        sgemm(true, false, T, D, T, 1, probabilities, T, doh, H * D, 1, dv + (base * KVH + kvh) * D, KVH * D)
+    }
+}
+
+/// Splits the (sequence, kv head) pairs over the pool and calls `body` for each query head of a pair, one after
+/// another on the same thread, with `scratchCount` [T, T] buffers of that thread's. A pair owns its rows of dK and dV.
+private func forEachQueryHead(
+    layout: AttentionLayout, shape: AttentionShape, scratchCount: Int, pool: WorkerPool,
+    _ body: (_ sequence: Range<Int>, _ kvHead: Int, _ head: Int, _ scratch: [UnsafeMutablePointer<Float>]) -> Void
+) {
+    let sequences = layout.sequences, kvHeads = shape.kvHeads, group = shape.heads / shape.kvHeads
+    pool.forEachChunk(sequences.count * kvHeads) { tasks in
+        let longest = tasks.map { sequences[$0 / kvHeads].count }.max() ?? 0
+        let scratch = (0..<scratchCount).map { _ in
+            UnsafeMutablePointer<Float>.allocate(capacity: max(longest * longest, 1))
+        }
+        defer { scratch.forEach { $0.deallocate() } }
         for task in tasks {
-            let sequence = sequences[task / KVH], kvh = task % KVH
-            let T = sequence.count, base = sequence.lowerBound
-            let kh = k + (base * KVH + kvh) * D, vh = v + (base * KVH + kvh) * D
-            for h in (kvh * group)..<((kvh + 1) * group) {
-                let qh = q + (base * H + h) * D
-                let doh = dout + (base * H + h) * D, oh = out + (base * H + h) * D
-                sgemm(false, true, T, T, D, scaling, qh, H * D, kh, KVH * D, 0, probabilities, T)
-                sgemm(false, true, T, T, D, 1, doh, H * D, vh, KVH * D, 0, scores, T)
-                let rowLSE = lse + base * H + h
-                for t in 0..<T {
-                    let p = probabilities + t * T, ds = scores + t * T
-                    let delta = dotProduct(doh + t * H * D, oh + t * H * D, count: D)
-                    let l = rowLSE[t * H]
-                    _ = exponentials(p, p, count: t + 1, shift: l)
-                    probabilityGradient(ds, p, count: t + 1, delta: delta, scale: scaling)
-                    (p + t + 1).update(repeating: 0, count: T - t - 1)
-                    (ds + t + 1).update(repeating: 0, count: T - t - 1)
-                }
-                sgemm(false, false, T, D, T, 1, scores, T, kh, KVH * D, 0, dq + (base * H + h) * D, H * D)
-                sgemm(true, false, T, D, T, 1, scores, T, qh, H * D, 1, dk + (base * KVH + kvh) * D, KVH * D)
-                sgemm(true, false, T, D, T, 1, probabilities, T, doh, H * D, 1, dv + (base * KVH + kvh) * D, KVH * D)
-            }
+            let kvh = task % kvHeads
+            for h in (kvh * group)..<((kvh + 1) * group) { body(sequences[task / kvHeads], kvh, h, scratch) }
         }
     }
 }

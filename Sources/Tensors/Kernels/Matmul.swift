@@ -117,7 +117,7 @@ public func gemm(
 // MARK: - The library call
 
 /// Row-major C = alpha·op(A)·op(B) + beta·C with leading dimensions: oneDNN where it is installed, else the
-/// platform BLAS (OpenBLAS, Accelerate).
+/// platform BLAS (OpenBLAS, Accelerate). Inside `WorkerPool.forEachChunk` oneDNN runs it on the calling thread.
 @inline(__always)
 func sgemm(
     _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
