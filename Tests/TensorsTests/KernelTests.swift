@@ -132,6 +132,100 @@ private let pool = WorkerPool(threadCount: 2)
     }
 }
 
+@Suite struct GELUTests {
+    @Test func forwardMatchesNaiveAndBackwardMatchesFiniteDifferences() {
+        let count = 53  // three full vectors and a partial one
+        let x = randomFloats(count, seed: 30, scale: 6)
+        let dy = randomFloats(count, seed: 31)
+        var y = [Float](repeating: 0, count: count), naive = y
+        geluForward(y: &y, x: x, count: count, pool: pool)
+        geluForwardNaive(y: &naive, x: x, count: count)
+        #expect(maxRelativeError(y, naive) < 1e-6)
+        var dx = [Float](repeating: 0.5, count: count)
+        geluBackward(dx: &dx, dy: dy, x: x, count: count, accumulate: true, pool: pool)
+        for (i, numeric) in finiteDifferences(x, epsilon: 1e-3, {
+            var out = [Float](repeating: 0, count: count)
+            geluForward(y: &out, x: $0, count: count, pool: pool)
+            return weightedSum(out, dy)
+        }) {
+            #expect(abs(numeric + 0.5 - dx[i]) < 2e-3, "dx[\(i)]")
+        }
+    }
+
+    @Test func geGLUIsGELUOfTheGateTimesUp() {
+        let count = 40
+        let gate = randomFloats(count, seed: 32, scale: 4)
+        let up = randomFloats(count, seed: 33)
+        let dh = randomFloats(count, seed: 34)
+        var h = [Float](repeating: 0, count: count), gelu = h
+        geGLUForward(h: &h, gate: gate, up: up, count: count, pool: pool)
+        geluForwardNaive(y: &gelu, x: gate, count: count)
+        #expect(maxRelativeError(h, zip(gelu, up).map { $0 * $1 }) < 1e-6)
+        var dgate = [Float](repeating: 0, count: count), dup = dgate
+        geGLUBackward(dgate: &dgate, dup: &dup, dh: dh, gate: gate, up: up, count: count, pool: pool)
+        func loss(_ g: [Float], _ u: [Float]) -> Double {
+            var out = [Float](repeating: 0, count: count)
+            geGLUForward(h: &out, gate: g, up: u, count: count, pool: pool)
+            return weightedSum(out, dh)
+        }
+        for (i, numeric) in finiteDifferences(gate, epsilon: 1e-3, { loss($0, up) }) {
+            #expect(abs(numeric - dgate[i]) < 2e-3, "dgate[\(i)]")
+        }
+        for (i, numeric) in finiteDifferences(up, epsilon: 1e-3, { loss(gate, $0) }) {
+            #expect(abs(numeric - dup[i]) < 2e-3, "dup[\(i)]")
+        }
+    }
+}
+
+@Suite struct LayerNormTests {
+    @Test func forwardMatchesNaiveAndBackwardMatchesFiniteDifferences() {
+        let (rows, channels) = (3, 20)
+        let x = randomFloats(rows * channels, seed: 40, scale: 3).enumerated().map { $1 + Float($0 % 5) }
+        let weight = randomFloats(channels, seed: 41), bias = randomFloats(channels, seed: 42)
+        let dy = randomFloats(rows * channels, seed: 43)
+        var y = [Float](repeating: 0, count: rows * channels), naive = y
+        var mean = [Float](repeating: 0, count: rows), rstd = mean
+        layerNormForward(y: &y, mean: &mean, rstd: &rstd, x: x, weight: weight, bias: bias, rows: rows,
+                         channels: channels, epsilon: 1e-5, pool: pool)
+        layerNormForwardNaive(y: &naive, x: x, weight: weight, bias: bias, rows: rows, channels: channels,
+                              epsilon: 1e-5)
+        #expect(maxRelativeError(y, naive) < 1e-5)
+        var dx = [Float](repeating: 0, count: rows * channels)
+        layerNormBackward(dx: &dx, dy: dy, x: x, weight: weight, mean: mean, rstd: rstd, rows: rows,
+                          channels: channels, accumulate: false, pool: pool)
+        for (i, numeric) in finiteDifferences(x, epsilon: 1e-2, {
+            var out = [Float](repeating: 0, count: rows * channels)
+            layerNormForwardNaive(y: &out, x: $0, weight: weight, bias: bias, rows: rows, channels: channels,
+                                  epsilon: 1e-5)
+            return weightedSum(out, dy)
+        }) {
+            #expect(abs(numeric - dx[i]) < 2e-3, "dx[\(i)]")
+        }
+    }
+}
+
+@Suite struct SoftCapTests {
+    @Test func capsLikeTanhAndBackwardMatchesFiniteDifferences() {
+        let count = 37
+        let cap: Float = 30
+        let x = randomFloats(count, seed: 50, scale: 100)
+        let dy = randomFloats(count, seed: 51)
+        var y = x
+        softCapForward(&y, count: count, cap: cap)
+        #expect(maxRelativeError(y, x.map { Float(Double(cap) * tanh(Double($0) / Double(cap))) }) < 1e-6)
+        #expect(y.allSatisfy { abs($0) < cap })
+        var dx = [Float](repeating: 0, count: count)
+        softCapBackward(dx: &dx, dy: dy, y: y, count: count, cap: cap)
+        for (i, numeric) in finiteDifferences(x, epsilon: 1e-2, {
+            var out = $0
+            softCapForward(&out, count: count, cap: cap)
+            return weightedSum(out, dy)
+        }) {
+            #expect(abs(numeric - dx[i]) < 2e-3, "dx[\(i)]")
+        }
+    }
+}
+
 @Suite struct RoPETests {
     let table = RoPETable(headDim: 8, maxPosition: 16, theta: 10_000, scaling: .none)
 
@@ -165,6 +259,38 @@ private let pool = WorkerPool(threadCount: 2)
             weightedSum(xs.mutated { ropeForward($0, positions: positions, rows: rows, heads: heads, table: table, pool: pool) }, dy)
         }
         for (i, value) in numeric { #expect(abs(value - dx[i]) < 2e-3) }
+    }
+
+    @Test func partialRotaryRotatesTheFirstDimensionsAndPassesTheRest() {
+        // Heads of width 12 with an 8-dimensional rotary table (Phi-2's partial_rotary_factor): the first 8 of
+        // each head rotate exactly as a compact 8-wide head would; the last 4 are untouched, forward and backward.
+        let rows = 2, heads = 3, width = 12
+        let x = randomFloats(rows * heads * width, seed: 32)
+        let positions: [Int32] = [4, 9]
+        let compact = (0..<(rows * heads)).flatMap { Array(x[($0 * width)..<($0 * width + 8)]) }
+        let rotatedCompact = compact.mutated {
+            ropeForward($0, positions: positions, rows: rows, heads: heads, table: table, pool: pool)
+        }
+        for pass in [1, -1] {
+            let rotated = x.mutated {
+                if pass == 1 {
+                    ropeForward($0, positions: positions, rows: rows, heads: heads, table: table, headWidth: width,
+                                pool: pool)
+                } else {
+                    ropeBackward($0, positions: positions, rows: rows, heads: heads, table: table, headWidth: width,
+                                 pool: pool)
+                }
+            }
+            let expected = pass == 1 ? rotatedCompact : compact.mutated {
+                ropeBackward($0, positions: positions, rows: rows, heads: heads, table: table, pool: pool)
+            }
+            for head in 0..<(rows * heads) {
+                let part = Array(rotated[(head * width)..<(head * width + 8)])
+                #expect(maxRelativeError(part, Array(expected[(head * 8)..<(head * 8 + 8)])) < 1e-6)
+                #expect(Array(rotated[(head * width + 8)..<(head * width + width)])
+                    == Array(x[(head * width + 8)..<(head * width + width)]))
+            }
+        }
     }
 
     @Test func llama3ScalingFollowsTheThreeBands() {

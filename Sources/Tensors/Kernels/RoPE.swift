@@ -75,30 +75,35 @@ public struct RoPETable: Sendable {
 @inline(__always) private func cosine(_ x: Double) -> Double { cos(x) }
 @inline(__always) private func sine(_ x: Double) -> Double { sin(x) }
 
-// x: [N, heads, D] rotated in place   positions: [N]
+// x: [N, heads, W] rotated in place (W = headWidth, default the table's D)   positions: [N]
+// Partial rotary (Phi-2): the table is built for the rotary dimension D < W; the first D elements of each head
+// rotate (halves at D/2, as HF slices `q[..., :rotary_dim]`), the other W − D pass through.
 
 /// Rotates every head of every token by its position: x₁′ = x₁·cos − x₂·sin, x₂′ = x₂·cos + x₁·sin.
 public func ropeForward(
     _ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rows: Int, heads: Int, table: RoPETable,
-    pool: WorkerPool
+    headWidth: Int? = nil, pool: WorkerPool
 ) {
-    ropeRotate(x, positions: positions, rows: rows, heads: heads, table: table, direction: 1, pool: pool)
+    ropeRotate(x, positions: positions, rows: rows, heads: heads, table: table, headWidth: headWidth,
+               direction: 1, pool: pool)
 }
 
 /// The backward of a rotation is the rotation by the opposite angle, applied to the gradient in place.
 public func ropeBackward(
     _ dx: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rows: Int, heads: Int, table: RoPETable,
-    pool: WorkerPool
+    headWidth: Int? = nil, pool: WorkerPool
 ) {
-    ropeRotate(dx, positions: positions, rows: rows, heads: heads, table: table, direction: -1, pool: pool)
+    ropeRotate(dx, positions: positions, rows: rows, heads: heads, table: table, headWidth: headWidth,
+               direction: -1, pool: pool)
 }
 
 private func ropeRotate(
     _ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rows: Int, heads: Int, table: RoPETable,
-    direction: Float, pool: WorkerPool
+    headWidth: Int?, direction: Float, pool: WorkerPool
 ) {
-    let d = table.headDim
-    let half = d / 2
+    let d = headWidth ?? table.headDim
+    precondition(d >= table.headDim, "a head narrower than the rotary dimension")
+    let half = table.headDim / 2
     table.cos.withUnsafeBufferPointer { cosTable in
         table.sin.withUnsafeBufferPointer { sinTable in
             let cosBase = cosTable.baseAddress!

@@ -1,0 +1,107 @@
+// GELU in its tanh form (transformers' `gelu_pytorch_tanh` / `gelu_new`: Gemma's GeGLU gate, Phi-2's MLP):
+// gelu(x) = ½·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³)
+// gelu′(x) = ½·(1 + tanh(u)) + ½·x·(1 − tanh²(u))·√(2/π)·(1 + 3·0.044715·x²)
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// x, y, dx, dy: [count]   gate, up, h, dgate, dup, dh: [N, F] (flattened; any count)
+
+private let geluScale: Float = 0.797_884_56  // √(2/π)
+private let geluCubic: Float = 0.044_715
+
+/// tanh(u) = 1 − 2 / (e^{2u} + 1); exp16's clamp keeps it at ±1 for large |u|.
+@inline(__always)
+private func tanh16(_ u: SIMD16<Float>) -> SIMD16<Float> {
+    let one = SIMD16<Float>(repeating: 1)
+    let e: SIMD16<Float> = exp16(u + u)
+    return one - 2 / (e + one)
+}
+
+/// (gelu(x), gelu′(x)) for sixteen lanes.
+@inline(__always)
+private func gelu16(_ x: SIMD16<Float>) -> (value: SIMD16<Float>, slope: SIMD16<Float>) {
+    let half = SIMD16<Float>(repeating: 0.5), one = SIMD16<Float>(repeating: 1)
+    let squares: SIMD16<Float> = x * x
+    let inner: SIMD16<Float> = geluScale * x * (one + geluCubic * squares)
+    let t = tanh16(inner)
+    let onePlus: SIMD16<Float> = one + t
+    let value: SIMD16<Float> = half * x * onePlus
+    let innerSlope: SIMD16<Float> = geluScale * (one + (3 * geluCubic) * squares)
+    let slope: SIMD16<Float> = half * onePlus + half * x * (one - t * t) * innerSlope
+    return (value, slope)
+}
+
+/// Runs `body` over sixteen-lane slices of `0..<count` split across the pool; the last slice holds `lanes` < 16
+/// valid elements (the kernels load and store only those).
+@inline(__always)
+private func forEachVector(
+    _ count: Int, pool: WorkerPool, _ body: (_ start: Int, _ lanes: Int) -> Void
+) {
+    pool.forEachChunk(count, minimumChunk: 16_384) { range in
+        var i = range.lowerBound
+        while i < range.upperBound {
+            body(i, min(16, range.upperBound - i))
+            i += 16
+        }
+    }
+}
+
+@inline(__always)
+private func load(_ x: UnsafePointer<Float>, _ lanes: Int) -> SIMD16<Float> {
+    lanes == 16 ? load16(x) : loadPartial16(x, count: lanes, fill: 0)
+}
+
+@inline(__always)
+private func store(_ v: SIMD16<Float>, _ y: UnsafeMutablePointer<Float>, _ lanes: Int) {
+    if lanes == 16 { store16(v, y) } else { storePartial16(v, y, count: lanes) }
+}
+
+/// y = gelu(x). `y` may be `x`.
+public func geluForward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int, pool: WorkerPool) {
+    forEachVector(count, pool: pool) { i, lanes in store(gelu16(load(x + i, lanes)).value, y + i, lanes) }
+}
+
+/// dx (+)= dy · gelu′(x).
+public func geluBackward(
+    dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, count: Int, accumulate: Bool,
+    pool: WorkerPool
+) {
+    forEachVector(count, pool: pool) { i, lanes in
+        var value = load(dy + i, lanes) * gelu16(load(x + i, lanes)).slope
+        if accumulate { value += load(dx + i, lanes) }
+        store(value, dx + i, lanes)
+    }
+}
+
+/// GeGLU gate of the Gemma MLP: h = gelu(gate) · up.
+public func geGLUForward(
+    h: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, pool: WorkerPool
+) {
+    forEachVector(count, pool: pool) { i, lanes in
+        store(gelu16(load(gate + i, lanes)).value * load(up + i, lanes), h + i, lanes)
+    }
+}
+
+/// dgate = dh · up · gelu′(gate), dup = dh · gelu(gate). dgate and dup may be gate and up themselves.
+public func geGLUBackward(
+    dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>, dh: UnsafePointer<Float>,
+    gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, pool: WorkerPool
+) {
+    forEachVector(count, pool: pool) { i, lanes in
+        let (value, slope) = gelu16(load(gate + i, lanes))
+        let d = load(dh + i, lanes), u = load(up + i, lanes)
+        store(d * u * slope, dgate + i, lanes)
+        store(d * value, dup + i, lanes)
+    }
+}
+
+/// Loop twin of `geluForward` in Double.
+public func geluForwardNaive(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count {
+        let v = Double(x[i])
+        y[i] = Float(0.5 * v * (1 + tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v))))
+    }
+}
