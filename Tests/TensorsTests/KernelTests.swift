@@ -305,12 +305,15 @@ private let pool = WorkerPool(threadCount: 2)
     }
 }
 
+// Every attention test runs causal and with a sliding window of 2, shorter than the first sequence.
+private let windows: [Int?] = [nil, 2]
+
 @Suite struct AttentionTests {
-    let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8)
     // Two packed sequences and two padding tokens.
     let sequenceIds: [Int32] = [0, 0, 0, 1, 1, -1, -1]
 
-    @Test func packedForwardMatchesNaiveAndIgnoresOtherSequences() {
+    @Test(arguments: windows) func packedForwardMatchesNaiveAndIgnoresOtherSequences(window: Int?) {
+        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8, window: window)
         let rows = sequenceIds.count
         let q = randomFloats(rows * 4 * 8, seed: 40)
         let k = randomFloats(rows * 2 * 8, seed: 41)
@@ -331,7 +334,8 @@ private let pool = WorkerPool(threadCount: 2)
         #expect(out[(5 * 32)...].allSatisfy { $0 == 0 })  // padding rows produce nothing
     }
 
-    @Test func backwardMatchesFiniteDifferences() {
+    @Test(arguments: windows) func backwardMatchesFiniteDifferences(window: Int?) {
+        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8, window: window)
         let rows = sequenceIds.count
         let q = randomFloats(rows * 32, seed: 43)
         let k = randomFloats(rows * 16, seed: 44)
@@ -356,6 +360,28 @@ private let pool = WorkerPool(threadCount: 2)
         }
         for (i, numeric) in finiteDifferences(v, epsilon: 1e-2, { weightedSum(forward(q, k, $0), dout) }) {
             #expect(abs(numeric - dv[i]) < 3e-3, "dv[\(i)]")
+        }
+    }
+}
+
+@Suite struct AttentionDecodeTests {
+    @Test(arguments: windows) func decodingAgainstTheCacheEqualsTheFullForward(window: Int?) {
+        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8, window: window)
+        let rows = 6
+        let q = randomFloats(rows * 32, seed: 47)
+        let k = randomFloats(rows * 16, seed: 48)
+        let v = randomFloats(rows * 16, seed: 49)
+        var full = [Float](repeating: 0, count: rows * 32), lse = [Float](repeating: 0, count: rows * 4)
+        attentionForward(out: &full, lse: &lse, q: q, k: k, v: v,
+                         layout: AttentionLayout(sequenceIds: [Int32](repeating: 0, count: rows)), rows: rows,
+                         shape: shape, pool: pool)
+        // Three new tokens after three cached ones (the product path), then one after five (the direct loop).
+        for (cached, m) in [(3, 3), (5, 1)] {
+            var out = [Float](repeating: 0, count: m * 32)
+            attentionDecode(out: &out, q: Array(q[(cached * 32)...]), kCache: k, vCache: v, newTokens: m,
+                            cached: cached, shape: shape, pool: pool)
+            #expect(maxRelativeError(out, Array(full[(cached * 32)..<((cached + m) * 32)])) < 1e-5,
+                    "cached \(cached), new \(m)")
         }
     }
 }

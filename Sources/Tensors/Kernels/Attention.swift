@@ -44,13 +44,24 @@ public struct AttentionShape: Sendable {
     public var heads: Int
     public var kvHeads: Int
     public var headDim: Int
-    public init(heads: Int, kvHeads: Int, headDim: Int) {
+    /// Sliding window (Gemma 2/3 local layers, Mistral): a token sees itself and the `window − 1` tokens before
+    /// it, as transformers' sliding-window mask (`kv_idx > q_idx − window`). nil: the whole causal prefix.
+    public var window: Int?
+    public init(heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil) {
         precondition(heads % kvHeads == 0, "heads must be a multiple of kv heads")
+        precondition(window.map { $0 > 0 } ?? true, "a sliding window of at least one token")
         self.heads = heads
         self.kvHeads = kvHeads
         self.headDim = headDim
+        self.window = window
     }
     var scale: Float { 1 / Float(headDim).squareRoot() }
+
+    /// The first position a token at `t` sees.
+    @inline(__always) func firstVisible(_ t: Int) -> Int {
+        guard let window else { return 0 }
+        return max(0, t - window + 1)
+    }
 }
 
 /// out = softmax(q·kᵀ/√D, causal within each sequence)·v; writes the row log-sum-exp into `lse`.
@@ -75,9 +86,11 @@ public func attentionForward(
         let rowLSE = lse + base * H + h
         for t in 0..<T {
             let row = probabilities + t * T
-            let largest = maximum(row, count: t + 1)
-            let total = exponentials(row, row, count: t + 1, shift: largest)
-            scale(row, count: t + 1, by: 1 / total)
+            let first = shape.firstVisible(t), seen = row + first, count = t + 1 - first
+            let largest = maximum(seen, count: count)
+            let total = exponentials(seen, seen, count: count, shift: largest)
+            scale(seen, count: count, by: 1 / total)
+            row.update(repeating: 0, count: first)
             (row + t + 1).update(repeating: 0, count: T - t - 1)
             rowLSE[t * H] = largest + logf(total)
         }
@@ -110,9 +123,12 @@ public func attentionBackward(
         let rowLSE = lse + base * H + h
         for t in 0..<T {
             let p = probabilities + t * T, ds = scores + t * T
+            let first = shape.firstVisible(t), count = t + 1 - first
             let delta = dotProduct(doh + t * H * D, oh + t * H * D, count: D)
-            _ = exponentials(p, p, count: t + 1, shift: rowLSE[t * H])
-            probabilityGradient(ds, p, count: t + 1, delta: delta, scale: scaling)
+            _ = exponentials(p + first, p + first, count: count, shift: rowLSE[t * H])
+            probabilityGradient(ds + first, p + first, count: count, delta: delta, scale: scaling)
+            p.update(repeating: 0, count: first)
+            ds.update(repeating: 0, count: first)
             (p + t + 1).update(repeating: 0, count: T - t - 1)
             (ds + t + 1).update(repeating: 0, count: T - t - 1)
         }
@@ -172,6 +188,7 @@ public func attentionForwardNaive(
             guard sequenceIds[t] >= 0 else { continue }
             let visible = (0...t).filter { s in
                 sequenceIds[s] == sequenceIds[t] && (s..<t).allSatisfy { sequenceIds[$0] == sequenceIds[t] }
+                    && shape.window.map { t - s < $0 } ?? true
             }
             var scores = visible.map { s in
                 (0..<D).reduce(0.0) { $0 + Double(q[(t * H + h) * D + $1]) * Double(k[(s * KVH + kvh) * D + $1]) } * scale
@@ -192,7 +209,8 @@ public func attentionForwardNaive(
 
 // q, out: [M, H, D] new tokens   kCache, vCache: [L, KVH, D], the first `cached + M` rows filled
 
-/// Attention of M new tokens (at positions cached..<cached+M) over every cached token up to and including themselves.
+/// Attention of M new tokens (at positions cached..<cached+M) over every cached token up to and including themselves
+/// (within the sliding window, when the shape has one).
 public func attentionDecode(
     out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, kCache: UnsafePointer<Float>,
     vCache: UnsafePointer<Float>, newTokens m: Int, cached: Int, shape: AttentionShape, pool: WorkerPool
@@ -210,17 +228,17 @@ public func attentionDecode(
                 let (i, h) = (index / H, index % H)
                 let kvh = h / group
                 let qh = q + (i * H + h) * D
-                let visible = cached + i + 1
+                let visible = cached + i + 1, first = shape.firstVisible(cached + i)
                 var maximum = -Float.infinity
-                for s in 0..<visible {
+                for s in first..<visible {
                     row[s] = dotProduct(qh, kCache + (s * KVH + kvh) * D, count: D) * shape.scale
                     maximum = max(maximum, row[s])
                 }
-                let sum = exponentials(row, row, count: visible, shift: maximum)
+                let sum = exponentials(row + first, row + first, count: visible - first, shift: maximum)
                 let inverse = 1 / sum
                 let o = out + (i * H + h) * D
                 o.update(repeating: 0, count: D)
-                for s in 0..<visible {
+                for s in first..<visible {
                     let p = row[s] * inverse
                     let vs = vCache + (s * KVH + kvh) * D
                     for d in 0..<D { o[d] += p * vs[d] }
@@ -237,9 +255,11 @@ public func attentionDecode(
         pool.forEachChunk(m, minimumChunk: 8) { range in
             for i in range {
                 let row = scores + i * total
-                let visible = cached + i + 1
-                let sum = exponentials(row, row, count: visible, shift: maximum(row, count: visible))
-                scale(row, count: visible, by: 1 / sum)
+                let visible = cached + i + 1, first = shape.firstVisible(cached + i)
+                let seen = row + first, count = visible - first
+                let sum = exponentials(seen, seen, count: count, shift: maximum(seen, count: count))
+                scale(seen, count: count, by: 1 / sum)
+                row.update(repeating: 0, count: first)
                 for s in visible..<total { row[s] = 0 }
             }
         }
