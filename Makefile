@@ -14,7 +14,7 @@ test: deps assets
 	swift build -c release --build-tests -Xswiftc -enable-testing
 	swift test -c release --skip-build -Xswiftc -enable-testing --filter NumericTests
 
-## demo: fetch SmolLM2, fine-tune it on facts about a made-up planet (Examples/data) and show held-out answers before and after (about 7-10 minutes on 2 cores)
+## demo: fetch SmolLM2, fine-tune it on facts about a made-up planet (Examples/data) and show held-out answers before and after (about 5 minutes on 2 cores)
 demo: deps assets release
 	Scripts/demo
 

@@ -1,14 +1,14 @@
 // Row-level access to GGUF quant blocks for the engine: decode a row of blocks into Float32, and the dot product of
-// a row with a Float32 vector straight from the blocks (generation). Block layouts are in GGUFQuantization.swift.
+// a row with a vector straight from the blocks (generation): Float32 in Swift, or int16 blocks in the C integer
+// kernels (BlockKernels). Block layouts are in GGUFQuantization.swift.
 
 // row: `blocks` consecutive blocks of `type`   x, out: [blocks · blockSize]
 import BlockKernels
 
 extension GGUFQuantization {
     /// The instruction set of the integer block kernels on this CPU (`avx512_vnni`, `avx2`), or nil without one.
-    public static var integerKernelISA: String? {
+    public static let integerKernelISA: String? =
         tailor_block_kernels_available() == 0 ? nil : String(cString: tailor_block_kernels_isa())
-    }
 
     /// Whether `dotRows` has an integer kernel for `type` on this CPU (Q8_0, Q4_0, Q4_1 on x86-64 with AVX2).
     public static func hasIntegerKernel(_ type: GGMLType) -> Bool {

@@ -143,6 +143,14 @@ enum GGUFFiles {
         guard FileProbe.kind(file) == .file else {
             return .failure(.incompleteModel(path: file.path, reason: "it links to a missing file"))
         }
+        if name.lowercased().hasSuffix(".safetensors") {
+            // One file of a Hugging Face model: its config and tokenizer live beside it, in the folder.
+            return .failure(
+                .notAModel(
+                    path: file.path,
+                    reason: "it is one safetensors file of a Hugging Face model; pass the folder that holds it with "
+                        + "config.json and tokenizer.json, \(file.deletingLastPathComponent().path)"))
+        }
         var size = FileProbe.size(file)
         var parts = 1
         if let shard = shard(name) {

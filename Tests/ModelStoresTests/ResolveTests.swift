@@ -122,6 +122,14 @@ private struct World {
                 reason: "it is part 2 of 2 of a split GGUF; pass the first part, m-00001-of-00002.gguf")
         ) { try world.discovery.resolve(second.path) }
 
+        let weights = try world.tree.write("hf/model.safetensors", filler(1))
+        #expect(
+            throws: ModelStoresError.notAModel(
+                path: weights.path,
+                reason: "it is one safetensors file of a Hugging Face model; pass the folder that holds it with "
+                    + "config.json and tokenizer.json, \(world.tree.url("hf").path)")
+        ) { try world.discovery.resolve(weights.path) }
+
         try world.tree.write("empty/readme.txt", filler(1))
         #expect {
             try world.discovery.resolve(world.tree.url("empty").path)
