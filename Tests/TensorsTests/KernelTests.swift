@@ -108,27 +108,49 @@ private let pool = WorkerPool(threadCount: 2)
 
 @Suite struct SwiGLUTests {
     @Test func forwardAndBackward() {
-        let count = 40
-        let gate = randomFloats(count, seed: 20, scale: 4)
-        let up = randomFloats(count, seed: 21)
-        let dh = randomFloats(count, seed: 22)
-        var h = [Float](repeating: 0, count: count), naive = h
-        swiGLUForward(h: &h, gate: gate, up: up, count: count, pool: pool)
-        swiGLUForwardNaive(h: &naive, gate: gate, up: up, count: count)
-        #expect(maxRelativeError(h, naive) < 1e-6)
-        var dgate = [Float](repeating: 0, count: count), dup = dgate
-        swiGLUBackward(dgate: &dgate, dup: &dup, dh: dh, gate: gate, up: up, count: count, pool: pool)
-        func loss(_ g: [Float], _ u: [Float]) -> Double {
-            var out = [Float](repeating: 0, count: count)
-            swiGLUForward(h: &out, gate: g, up: u, count: count, pool: pool)
-            return weightedSum(out, dh)
-        }
-        for (i, numeric) in finiteDifferences(gate, epsilon: 1e-3, { loss($0, up) }) {
-            #expect(abs(numeric - dgate[i]) < 2e-3, "dgate[\(i)]")
-        }
-        for (i, numeric) in finiteDifferences(up, epsilon: 1e-3, { loss(gate, $0) }) {
-            #expect(abs(numeric - dup[i]) < 2e-3, "dup[\(i)]")
-        }
+        checkGatedActivation(
+            seed: 20,
+            forward: { swiGLUForward(h: $0, gate: $1, up: $2, count: $3, pool: pool) },
+            backward: { swiGLUBackward(dgate: $0, dup: $1, dh: $2, gate: $3, up: $4, count: $5, pool: pool) },
+            expected: { gate, up in
+                var naive = [Float](repeating: 0, count: gate.count)
+                swiGLUForwardNaive(h: &naive, gate: gate, up: up, count: gate.count)
+                return naive
+            })
+    }
+}
+
+/// A gated activation h = act(gate) · up: forward equals `expected` within 1e-6, backward equals finite differences
+/// of the forward, on 40 elements (two full vectors and a partial one).
+private func checkGatedActivation(
+    seed: UInt64,
+    forward: (_ h: UnsafeMutablePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ count: Int)
+        -> Void,
+    backward: (
+        _ dgate: UnsafeMutablePointer<Float>, _ dup: UnsafeMutablePointer<Float>, _ dh: UnsafePointer<Float>,
+        _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ count: Int
+    ) -> Void,
+    expected: (_ gate: [Float], _ up: [Float]) -> [Float]
+) {
+    let count = 40
+    let gate = randomFloats(count, seed: seed, scale: 4)
+    let up = randomFloats(count, seed: seed + 1)
+    let dh = randomFloats(count, seed: seed + 2)
+    var h = [Float](repeating: 0, count: count)
+    forward(&h, gate, up, count)
+    #expect(maxRelativeError(h, expected(gate, up)) < 1e-6)
+    var dgate = [Float](repeating: 0, count: count), dup = dgate
+    backward(&dgate, &dup, dh, gate, up, count)
+    func loss(_ g: [Float], _ u: [Float]) -> Double {
+        var out = [Float](repeating: 0, count: count)
+        forward(&out, g, u, count)
+        return weightedSum(out, dh)
+    }
+    for (i, numeric) in finiteDifferences(gate, epsilon: 1e-3, { loss($0, up) }) {
+        #expect(abs(numeric - dgate[i]) < 2e-3, "dgate[\(i)]")
+    }
+    for (i, numeric) in finiteDifferences(up, epsilon: 1e-3, { loss(gate, $0) }) {
+        #expect(abs(numeric - dup[i]) < 2e-3, "dup[\(i)]")
     }
 }
 
@@ -153,27 +175,15 @@ private let pool = WorkerPool(threadCount: 2)
     }
 
     @Test func geGLUIsGELUOfTheGateTimesUp() {
-        let count = 40
-        let gate = randomFloats(count, seed: 32, scale: 4)
-        let up = randomFloats(count, seed: 33)
-        let dh = randomFloats(count, seed: 34)
-        var h = [Float](repeating: 0, count: count), gelu = h
-        geGLUForward(h: &h, gate: gate, up: up, count: count, pool: pool)
-        geluForwardNaive(y: &gelu, x: gate, count: count)
-        #expect(maxRelativeError(h, zip(gelu, up).map { $0 * $1 }) < 1e-6)
-        var dgate = [Float](repeating: 0, count: count), dup = dgate
-        geGLUBackward(dgate: &dgate, dup: &dup, dh: dh, gate: gate, up: up, count: count, pool: pool)
-        func loss(_ g: [Float], _ u: [Float]) -> Double {
-            var out = [Float](repeating: 0, count: count)
-            geGLUForward(h: &out, gate: g, up: u, count: count, pool: pool)
-            return weightedSum(out, dh)
-        }
-        for (i, numeric) in finiteDifferences(gate, epsilon: 1e-3, { loss($0, up) }) {
-            #expect(abs(numeric - dgate[i]) < 2e-3, "dgate[\(i)]")
-        }
-        for (i, numeric) in finiteDifferences(up, epsilon: 1e-3, { loss(gate, $0) }) {
-            #expect(abs(numeric - dup[i]) < 2e-3, "dup[\(i)]")
-        }
+        checkGatedActivation(
+            seed: 32,
+            forward: { geGLUForward(h: $0, gate: $1, up: $2, count: $3, pool: pool) },
+            backward: { geGLUBackward(dgate: $0, dup: $1, dh: $2, gate: $3, up: $4, count: $5, pool: pool) },
+            expected: { gate, up in
+                var gelu = [Float](repeating: 0, count: gate.count)
+                geluForwardNaive(y: &gelu, x: gate, count: gate.count)
+                return zip(gelu, up).map { $0 * $1 }
+            })
     }
 }
 
