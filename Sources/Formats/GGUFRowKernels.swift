@@ -12,7 +12,11 @@ extension GGUFQuantization {
 
     /// Whether `dotRows` has an integer kernel for `type` on this CPU (Q8_0, Q4_0, Q4_1 on x86-64 with AVX2).
     public static func hasIntegerKernel(_ type: GGMLType) -> Bool {
-        integerKernelISA != nil && [.q8_0, .q4_0, .q4_1].contains(type)
+        guard integerKernelISA != nil else { return false }
+        switch type {
+        case .q8_0, .q4_0, .q4_1: return true
+        default: return false
+        }
     }
 
     /// y[r] (+)= Σ W[r]·x for `rows` rows `rowBytes` apart, each `blocks` blocks of `type`, with x given as int16

@@ -12,14 +12,6 @@ import Darwin
 private let geluScale: Float = 0.797_884_56  // √(2/π)
 private let geluCubic: Float = 0.044_715
 
-/// tanh(u) = 1 − 2 / (e^{2u} + 1); exp16's clamp keeps it at ±1 for large |u|.
-@inline(__always)
-private func tanh16(_ u: SIMD16<Float>) -> SIMD16<Float> {
-    let one = SIMD16<Float>(repeating: 1)
-    let e: SIMD16<Float> = exp16(u + u)
-    return one - 2 / (e + one)
-}
-
 /// (gelu(x), gelu′(x)) for sixteen lanes.
 @inline(__always)
 private func gelu16(_ x: SIMD16<Float>) -> (value: SIMD16<Float>, slope: SIMD16<Float>) {
@@ -34,34 +26,11 @@ private func gelu16(_ x: SIMD16<Float>) -> (value: SIMD16<Float>, slope: SIMD16<
     return (value, slope)
 }
 
-/// Runs `body` over sixteen-lane slices of `0..<count` split across the pool; the last slice holds `lanes` < 16
-/// valid elements (the kernels load and store only those).
-@inline(__always)
-private func forEachVector(
-    _ count: Int, pool: WorkerPool, _ body: (_ start: Int, _ lanes: Int) -> Void
-) {
-    pool.forEachChunk(count, minimumChunk: 16_384) { range in
-        var i = range.lowerBound
-        while i < range.upperBound {
-            body(i, min(16, range.upperBound - i))
-            i += 16
-        }
-    }
-}
-
-@inline(__always)
-private func load(_ x: UnsafePointer<Float>, _ lanes: Int) -> SIMD16<Float> {
-    lanes == 16 ? load16(x) : loadPartial16(x, count: lanes, fill: 0)
-}
-
-@inline(__always)
-private func store(_ v: SIMD16<Float>, _ y: UnsafeMutablePointer<Float>, _ lanes: Int) {
-    if lanes == 16 { store16(v, y) } else { storePartial16(v, y, count: lanes) }
-}
-
 /// y = gelu(x). `y` may be `x`.
 public func geluForward(y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int, pool: WorkerPool) {
-    forEachVector(count, pool: pool) { i, lanes in store(gelu16(load(x + i, lanes)).value, y + i, lanes) }
+    forEachVector(count, pool: pool) { i, lanes in
+        store16(gelu16(load16(x + i, lanes: lanes)).value, y + i, lanes: lanes)
+    }
 }
 
 /// dx (+)= dy · gelu′(x).
@@ -70,9 +39,9 @@ public func geluBackward(
     pool: WorkerPool
 ) {
     forEachVector(count, pool: pool) { i, lanes in
-        var value = load(dy + i, lanes) * gelu16(load(x + i, lanes)).slope
-        if accumulate { value += load(dx + i, lanes) }
-        store(value, dx + i, lanes)
+        var value = load16(dy + i, lanes: lanes) * gelu16(load16(x + i, lanes: lanes)).slope
+        if accumulate { value += load16(dx + i, lanes: lanes) }
+        store16(value, dx + i, lanes: lanes)
     }
 }
 
@@ -81,7 +50,7 @@ public func geGLUForward(
     h: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, pool: WorkerPool
 ) {
     forEachVector(count, pool: pool) { i, lanes in
-        store(gelu16(load(gate + i, lanes)).value * load(up + i, lanes), h + i, lanes)
+        store16(gelu16(load16(gate + i, lanes: lanes)).value * load16(up + i, lanes: lanes), h + i, lanes: lanes)
     }
 }
 
@@ -91,10 +60,10 @@ public func geGLUBackward(
     gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, pool: WorkerPool
 ) {
     forEachVector(count, pool: pool) { i, lanes in
-        let (value, slope) = gelu16(load(gate + i, lanes))
-        let d = load(dh + i, lanes), u = load(up + i, lanes)
-        store(d * u * slope, dgate + i, lanes)
-        store(d * value, dup + i, lanes)
+        let (value, slope) = gelu16(load16(gate + i, lanes: lanes))
+        let d = load16(dh + i, lanes: lanes), u = load16(up + i, lanes: lanes)
+        store16(d * u * slope, dgate + i, lanes: lanes)
+        store16(d * value, dup + i, lanes: lanes)
     }
 }
 

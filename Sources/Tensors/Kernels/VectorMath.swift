@@ -42,6 +42,44 @@ func sigmoid16(_ g: SIMD16<Float>) -> SIMD16<Float> {
     1 / (1 + exp16(-g))
 }
 
+/// tanh(u) = 1 − 2 / (e^{2u} + 1); exp16's clamp keeps it at ±1 for large |u|. Exact in absolute terms, loses
+/// relative precision for tiny |u| (fine for gates and capped scores).
+@inline(__always)
+func tanh16(_ u: SIMD16<Float>) -> SIMD16<Float> {
+    let one = SIMD16<Float>(repeating: 1)
+    let e: SIMD16<Float> = exp16(u + u)
+    return one - 2 / (e + one)
+}
+
+/// Runs `body` over sixteen-lane slices of `0..<count`, split across the pool for large counts; the last slice of a
+/// chunk holds `lanes` < 16 valid elements (load and store it with `load16(_:lanes:)` / `store16(_:_:lanes:)`).
+/// The compiler keeps a large `body` out of line (a call per sixteen elements, about 15% of a training step when
+/// SwiGLU used it), so the kernels on the training path write their loops out instead.
+@inline(__always)
+func forEachVector(_ count: Int, pool: WorkerPool, _ body: (_ start: Int, _ lanes: Int) -> Void) {
+    pool.forEachChunk(count, minimumChunk: 16_384) { range in
+        // Full vectors with a constant lane count (their lane checks fold away), then the tail once.
+        var i = range.lowerBound
+        while i + 16 <= range.upperBound {
+            body(i, 16)
+            i += 16
+        }
+        if i < range.upperBound { body(i, range.upperBound - i) }
+    }
+}
+
+/// `lanes` (≤ 16) floats, zeros in the other lanes.
+@inline(__always)
+func load16(_ x: UnsafePointer<Float>, lanes: Int) -> SIMD16<Float> {
+    lanes == 16 ? load16(x) : loadPartial16(x, count: lanes, fill: 0)
+}
+
+/// Stores the first `lanes` (≤ 16) lanes.
+@inline(__always)
+func store16(_ v: SIMD16<Float>, _ y: UnsafeMutablePointer<Float>, lanes: Int) {
+    if lanes == 16 { store16(v, y) } else { storePartial16(v, y, count: lanes) }
+}
+
 /// Loads `count` (< 16) floats into the low lanes, `fill` in the others.
 @inline(__always)
 func loadPartial16(_ x: UnsafePointer<Float>, count: Int, fill: Float) -> SIMD16<Float> {
