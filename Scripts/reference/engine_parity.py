@@ -33,6 +33,17 @@ CASES = {
     "qwen2": dict(model_type="qwen2", tie_word_embeddings=True),
     "qwen3": dict(model_type="qwen3", head_dim=32, tie_word_embeddings=True),
     "mistral": dict(model_type="mistral", sliding_window=None),
+    # Gemma 3: sandwich norms, (1 + w) RMSNorm, GeGLU, q/k norm, sqrt(C) embedding scale, query_pre_attn_scalar,
+    # a sliding window shorter than the sequences on layer 0 (local RoPE base) and a linearly scaled global layer 1.
+    # config.json in the classic form (rope_theta, rope_local_base_freq, rope_scaling).
+    "gemma3": dict(model_type="gemma3_text", head_dim=16, query_pre_attn_scalar=24, sliding_window=3,
+                   layer_types=["sliding_attention", "full_attention"], rope_theta=1000000.0,
+                   rope_local_base_freq=10000.0, rope_scaling=dict(rope_type="linear", factor=2.0),
+                   tie_word_embeddings=True),
+    # The same family untied, with config.json as transformers 5 writes it (rope_parameters by layer type).
+    "gemma3_v5": dict(model_type="gemma3_text", head_dim=16, query_pre_attn_scalar=16, sliding_window=2,
+                      layer_types=["full_attention", "sliding_attention"], rope_theta=1000000.0,
+                      rope_local_base_freq=10000.0, tie_word_embeddings=False, serialize="transformers"),
 }
 RANK, ALPHA = 4, 8.0
 
@@ -47,15 +58,22 @@ def sin_tensor(shape, k, amp, offset=0.0):
 def build(case):
     config_dict = dict(BASE)
     config_dict.update(case)
+    serialize = config_dict.pop("serialize", None)
     hf_json = dict(config_dict)
-    kwargs = {k: v for k, v in config_dict.items() if k not in ("model_type", "rope_scaling", "rope_theta")}
+    local = config_dict.get("rope_local_base_freq")
+    kwargs = {k: v for k, v in config_dict.items()
+              if k not in ("model_type", "rope_scaling", "rope_theta", "rope_local_base_freq")}
     rope = dict(rope_type="default", rope_theta=config_dict["rope_theta"])
     if "rope_scaling" in config_dict:
         rope.update(config_dict["rope_scaling"])
+    if local is not None:  # families with local and global layers take their RoPE by layer type
+        rope = dict(full_attention=rope, sliding_attention=dict(rope_type="default", rope_theta=local))
     config = AutoConfig.for_model(config_dict["model_type"], rope_parameters=rope, **kwargs)
     config._attn_implementation = "eager"
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").float()
     fill_sin_weights(model)
+    if serialize == "transformers":
+        hf_json = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
     return hf_json, model
 
 

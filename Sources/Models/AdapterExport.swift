@@ -16,30 +16,13 @@ public enum AdapterExport {
     ///
     /// Mistral checkpoints go through llama.cpp's llama converter, so their GGUFs say `llama`.
     public static func ggufArchitectureName(_ architecture: Architecture) -> String {
-        switch architecture {
-        case .llama, .mistral: return "llama"
-        case .qwen2: return "qwen2"
-        case .qwen3: return "qwen3"
-        }
+        architecture.spec.ggufArchitecture
     }
 
     /// The `adapter.lora.alpha` that makes llama.cpp's scale alpha/r equal Tailor's scale:
     /// `alpha` itself, or alpha·√r for rsLoRA (whose scale alpha/√r llama.cpp cannot express otherwise).
     public static func ggufAlpha(_ config: LoRAConfig) -> Float {
         config.useRSLoRA ? config.alpha * Float(config.rank).squareRoot() : config.alpha
-    }
-
-    /// The base-model weight role a LoRA target adapts.
-    public static func role(of target: LoRATarget) -> WeightRole {
-        switch target {
-        case .q: return .query
-        case .k: return .key
-        case .v: return .value
-        case .o: return .attentionOutput
-        case .gate: return .gate
-        case .up: return .up
-        case .down: return .down
-        }
     }
 
     /// Builds the GGUF adapter for `lora`, trained on a base model with `model`.
@@ -59,7 +42,7 @@ public enum AdapterExport {
         let permute = model.architecture.ggufPermutesQueryKey
         let flat = lora.values.array
         for slot in lora.slots {
-            let base = WeightNames.ggufName(role(of: slot.target), layer: slot.layer)
+            let base = WeightNames.ggufName(slot.target.role, layer: slot.layer, architecture: model.architecture)
             let a = Array(flat[slot.offsetA..<(slot.offsetA + r * slot.inFeatures)])
             var b = Array(flat[slot.offsetB..<(slot.offsetB + slot.outFeatures * r)])
             if permute, let heads = permutedHeads(slot.target, model: model) {

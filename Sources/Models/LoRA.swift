@@ -23,6 +23,19 @@ public enum LoRATarget: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// The base-model weight this target adapts.
+    public var role: WeightRole {
+        switch self {
+        case .q: return .query
+        case .k: return .key
+        case .v: return .value
+        case .o: return .attentionOutput
+        case .gate: return .gate
+        case .up: return .up
+        case .down: return .down
+        }
+    }
+
     /// PEFT's `target_modules` entry (`q_proj`).
     public var peftModuleName: String { String(modulePath.split(separator: ".").last ?? "") }
 

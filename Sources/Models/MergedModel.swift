@@ -14,7 +14,7 @@ public enum MergedModel {
         let r = lora.config.rank
         let scale = lora.config.scale
         for slot in lora.slots {
-            let name = WeightNames.huggingFaceName(AdapterExport.role(of: slot.target), layer: slot.layer)
+            let name = WeightNames.huggingFaceName(slot.target.role, layer: slot.layer, architecture: weights.config.architecture)
             guard var tensor = tensors[name] else {
                 throw ModelsError.missingTensor(path: weights.path, tensor: name)
             }
@@ -44,23 +44,14 @@ public enum MergedModel {
 
     // MARK: Hugging Face folder
 
-    /// The transformers class name for an architecture (`architectures` in config.json).
-    static func causalLMClass(_ architecture: Architecture) -> String {
-        switch architecture {
-        case .llama: return "LlamaForCausalLM"
-        case .mistral: return "MistralForCausalLM"
-        case .qwen2: return "Qwen2ForCausalLM"
-        case .qwen3: return "Qwen3ForCausalLM"
-        }
-    }
-
     /// A transformers `config.json` describing `config`, with `torch_dtype` = `dtype` ("bfloat16", "float16", "float32").
     ///
     /// Throws for RoPE scaling given only as GGUF per-frequency factors, which config.json cannot express.
     public static func huggingFaceConfigJSON(_ config: ModelConfig, dtype: String) throws -> Data {
+        let spec = config.architecture.spec
         var object: [String: Any] = [
-            "architectures": [causalLMClass(config.architecture)],
-            "model_type": config.architecture.rawValue,
+            "architectures": [spec.causalLMClass],
+            "model_type": spec.huggingFaceModelTypes[0],
             "hidden_size": config.hiddenSize,
             "intermediate_size": config.intermediateSize,
             "num_hidden_layers": config.layerCount,
@@ -72,7 +63,7 @@ public enum MergedModel {
             "rope_theta": Double(config.ropeTheta),
             "max_position_embeddings": config.maxPositionEmbeddings,
             "tie_word_embeddings": config.tieWordEmbeddings,
-            "hidden_act": "silu",
+            "hidden_act": spec.feedForward.huggingFaceActivation,
             "torch_dtype": dtype,
             "use_cache": true,
         ]
@@ -82,7 +73,20 @@ public enum MergedModel {
             object["mlp_bias"] = false
         case .qwen3:
             object["attention_bias"] = config.attentionBias
-        case .mistral, .qwen2:
+        case .gemma3:
+            object["attention_bias"] = config.attentionBias
+            object["hidden_activation"] = spec.feedForward.huggingFaceActivation
+            object["query_pre_attn_scalar"] = Double(1 / (config.attentionScale * config.attentionScale)).rounded()
+            object["sliding_window"] = config.slidingWindow ?? NSNull()
+            object["layer_types"] = (0..<config.layerCount).map {
+                config.window(layer: $0) == nil ? "full_attention" : "sliding_attention"
+            }
+            object["rope_local_base_freq"] = Double(config.localRopeTheta ?? config.ropeTheta)
+            object["attn_logit_softcapping"] = NSNull()
+            object["final_logit_softcapping"] = NSNull()
+        case .mistral:
+            object["sliding_window"] = config.slidingWindow ?? NSNull()
+        case .qwen2:
             break
         }
         if let bos = config.bosTokenId { object["bos_token_id"] = bos }
@@ -162,8 +166,11 @@ public enum MergedModel {
         let config = weights.config
         let expected = WeightNames.expectedTensors(for: config)
         let known = Set(expected.map(\.ggufName))
+        let normOffset: Float = config.architecture.spec.norm == .offsetByOne ? 1 : 0
         for entry in expected {
             var values = try weights.tensor(entry.huggingFaceName).values
+            // llama.cpp's converter stores Gemma's norms as 1 + w.
+            if normOffset != 0, entry.role.isNorm { values = values.map { $0 + normOffset } }
             if config.architecture.ggufPermutesQueryKey, let heads = permutedHeads(entry.role, config: config) {
                 values = QueryKeyPermutation.huggingFaceToGGUF(
                     values, rows: entry.shape[0], columns: entry.shape.count == 2 ? entry.shape[1] : 1,

@@ -2,19 +2,9 @@ import Formats
 // A model's shape and hyper-parameters, resolved once from HF config.json or GGUF metadata into a struct with no gaps.
 import Foundation
 
-/// The decoder-only transformer families Tailor implements.
+/// The decoder-only transformer families Tailor implements; each has its spec in `Architectures/`.
 public enum Architecture: String, Sendable, Codable, CaseIterable {
-    case llama, mistral, qwen2, qwen3
-
-    /// Whether a GGUF of this architecture has q_proj/k_proj rows reordered per head (DESIGN.md §4 trap 1).
-    ///
-    /// llama.cpp's converter does this for llama; Mistral models convert through the llama converter, so they share it.
-    public var ggufPermutesQueryKey: Bool {
-        switch self {
-        case .llama, .mistral: return true
-        case .qwen2, .qwen3: return false
-        }
-    }
+    case llama, mistral, qwen2, qwen3, gemma3
 }
 
 /// How RoPE frequencies are rescaled for long contexts (DESIGN.md §4 trap 12).
@@ -63,12 +53,25 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     public var bosTokenId: Int?
     /// Tokens that end generation; empty when the model declares none.
     public var eosTokenIds: [Int]
+    /// The factor on q·kᵀ when the model sets it (Gemma's `query_pre_attn_scalar`^−½); nil: 1/√D.
+    public var attentionScaleOverride: Float?
+    /// The token embeddings are multiplied by this before the first layer (√C for Gemma, else 1).
+    public var embeddingMultiplier: Float
+    /// The sliding window of the layers in `slidingLayers`, or nil when every layer sees the whole prefix.
+    public var slidingWindow: Int?
+    /// For each layer, whether it attends through `slidingWindow` (empty: none does).
+    public var slidingLayers: [Bool]
+    /// RoPE base of the sliding-window layers when it differs from `ropeTheta` (Gemma 3: 10k locally, 1M
+    /// globally); those layers then take no `ropeScaling`.
+    public var localRopeTheta: Float?
 
     public init(
         architecture: Architecture, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
         kvHeadCount: Int, headDim: Int, vocabSize: Int, rmsNormEps: Float, ropeTheta: Float,
         ropeScaling: RopeScaling?, maxPositionEmbeddings: Int, tieWordEmbeddings: Bool, attentionBias: Bool,
-        qkNorm: Bool, bosTokenId: Int?, eosTokenIds: [Int]
+        qkNorm: Bool, bosTokenId: Int?, eosTokenIds: [Int], attentionScale: Float? = nil,
+        embeddingMultiplier: Float = 1, slidingWindow: Int? = nil, slidingLayers: [Bool] = [],
+        localRopeTheta: Float? = nil
     ) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
@@ -87,6 +90,20 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         self.qkNorm = qkNorm
         self.bosTokenId = bosTokenId
         self.eosTokenIds = eosTokenIds
+        self.attentionScaleOverride = attentionScale
+        self.embeddingMultiplier = embeddingMultiplier
+        self.slidingWindow = slidingWindow
+        self.slidingLayers = slidingLayers
+        self.localRopeTheta = localRopeTheta
+    }
+
+    /// The factor on q·kᵀ.
+    public var attentionScale: Float { attentionScaleOverride ?? 1 / Float(headDim).squareRoot() }
+
+    /// The sliding window of `layer`, or nil when it sees the whole causal prefix.
+    public func window(layer: Int) -> Int? {
+        guard let slidingWindow, layer < slidingLayers.count, slidingLayers[layer] else { return nil }
+        return slidingWindow
     }
 
     /// Parameters of the transformer, counting the output layer once when tied.
@@ -112,16 +129,18 @@ extension ModelConfig {
         guard let modelType = kind.modelType else {
             throw ModelsError.missingKey(path: path, key: "model_type")
         }
-        guard let architecture = Architecture(rawValue: modelType) else {
+        guard let architecture = Architecture(huggingFaceModelType: modelType) else {
             throw ModelsError.unsupportedArchitecture(path: path, found: modelType)
         }
         let raw: RawHuggingFaceConfig
+        let byLayerType: RawHuggingFaceConfig.RopeByLayerType.Nested?
         do {
             raw = try decoder.decode(RawHuggingFaceConfig.self, from: configJSON)
+            byLayerType = try? decoder.decode(RawHuggingFaceConfig.RopeByLayerType.self, from: configJSON).parameters
         } catch {
             throw describe(error, path: path)
         }
-        return try raw.resolve(architecture: architecture, path: path)
+        return try raw.resolve(architecture: architecture, ropeByLayerType: byLayerType, path: path)
     }
 
     /// Turns Foundation's decoding errors into messages that name the key.
@@ -172,6 +191,13 @@ private struct RawHuggingFaceConfig: Decodable {
     let attentionBias: Bool?
     let bosTokenId: Int?
     let eosTokenId: IntOrList?
+    let queryPreAttentionScalar: Double?
+    let slidingWindow: Int?
+    let slidingWindowPattern: Int?
+    let layerTypes: [String]?
+    let ropeLocalBaseFrequency: Double?
+    let attentionLogitSoftCap: Double?
+    let finalLogitSoftCap: Double?
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size"
@@ -190,6 +216,27 @@ private struct RawHuggingFaceConfig: Decodable {
         case attentionBias = "attention_bias"
         case bosTokenId = "bos_token_id"
         case eosTokenId = "eos_token_id"
+        case queryPreAttentionScalar = "query_pre_attn_scalar"
+        case slidingWindow = "sliding_window"
+        case slidingWindowPattern = "sliding_window_pattern"
+        case layerTypes = "layer_types"
+        case ropeLocalBaseFrequency = "rope_local_base_freq"
+        case attentionLogitSoftCap = "attn_logit_softcapping"
+        case finalLogitSoftCap = "final_logit_softcapping"
+    }
+
+    /// transformers ≥ 5 nests `rope_parameters` by layer type for families with local and global layers.
+    struct RopeByLayerType: Decodable {
+        let parameters: Nested?
+        struct Nested: Decodable {
+            let slidingAttention: RawRope?
+            let fullAttention: RawRope?
+            enum CodingKeys: String, CodingKey {
+                case slidingAttention = "sliding_attention"
+                case fullAttention = "full_attention"
+            }
+        }
+        enum CodingKeys: String, CodingKey { case parameters = "rope_parameters" }
     }
 
     /// `rope_scaling`, or `rope_parameters` in transformers ≥ 5 (which also carries `rope_theta`).
@@ -226,34 +273,92 @@ private struct RawHuggingFaceConfig: Decodable {
         }
     }
 
-    func resolve(architecture: Architecture, path: String) throws -> ModelConfig {
+    func resolve(
+        architecture: Architecture, ropeByLayerType: RopeByLayerType.Nested?, path: String
+    ) throws -> ModelConfig {
         func require(_ value: Int?, _ key: String) throws -> Int {
             guard let value else { throw ModelsError.missingKey(path: path, key: key) }
             return value
         }
+        let spec = architecture.spec
+        for (key, cap) in [("attn_logit_softcapping", attentionLogitSoftCap), ("final_logit_softcapping", finalLogitSoftCap)]
+        where cap != nil {
+            throw ModelsError.invalidValue(
+                path: path, key: key, found: "\(cap!)", expected: "null (soft-capping is not implemented for \(architecture.rawValue))")
+        }
         let hidden = try require(hiddenSize, "hidden_size")
         let heads = try require(headCount, "num_attention_heads")
-        let scalingSource = ropeScaling ?? ropeParameters
-        let scalingKey = ropeScaling != nil ? "rope_scaling" : "rope_parameters"
+        let layers = try require(layerCount, "num_hidden_layers")
+        var scalingSource = ropeScaling ?? ropeParameters
+        var scalingKey = ropeScaling != nil ? "rope_scaling" : "rope_parameters"
+        var theta = ropeTheta ?? ropeParameters?.ropeTheta
+        var window: Int?
+        var sliding: [Bool] = []
+        var localTheta: Float?
+        if let pattern = spec.slidingWindowPattern {
+            window = slidingWindow ?? 4096
+            if let layerTypes {
+                guard layerTypes.count == layers else {
+                    throw ModelsError.invalidValue(
+                        path: path, key: "layer_types", found: "\(layerTypes.count) entries",
+                        expected: "one per layer (\(layers))")
+                }
+                sliding = try layerTypes.enumerated().map { index, kind in
+                    switch kind {
+                    case "sliding_attention": return true
+                    case "full_attention": return false
+                    default:
+                        throw ModelsError.invalidValue(
+                            path: path, key: "layer_types.\(index)", found: kind,
+                            expected: "sliding_attention or full_attention")
+                    }
+                }
+            } else {
+                let every = slidingWindowPattern ?? pattern
+                sliding = (0..<layers).map { ($0 + 1) % max(every, 1) != 0 }
+            }
+            if let nested = ropeByLayerType {
+                localTheta = nested.slidingAttention?.ropeTheta.map(Float.init)
+                if let full = nested.fullAttention {
+                    theta = full.ropeTheta ?? theta
+                    scalingSource = full
+                    scalingKey = "rope_parameters.full_attention"
+                }
+            }
+            localTheta = localTheta ?? Float(ropeLocalBaseFrequency ?? 10_000)
+        } else if architecture == .mistral, let slidingWindow {
+            window = slidingWindow
+            sliding = Array(repeating: true, count: layers)
+        }
         var config = ModelConfig(
             architecture: architecture,
             hiddenSize: hidden,
             intermediateSize: try require(intermediateSize, "intermediate_size"),
-            layerCount: try require(layerCount, "num_hidden_layers"),
+            layerCount: layers,
             headCount: heads,
             kvHeadCount: kvHeadCount ?? heads,
             headDim: headDim ?? 0,
             vocabSize: try require(vocabSize, "vocab_size"),
             rmsNormEps: Float(rmsNormEps ?? 1e-6),
-            ropeTheta: Float(ropeTheta ?? ropeParameters?.ropeTheta ?? 10_000),
+            ropeTheta: Float(theta ?? Double(spec.defaultRopeTheta)),
             ropeScaling: try scalingSource.flatMap { try $0.resolve(path: path, key: scalingKey) },
-            maxPositionEmbeddings: maxPositionEmbeddings ?? architecture.defaultMaxPositions,
-            tieWordEmbeddings: tieWordEmbeddings ?? false,
-            // Qwen2's attention always has q/k/v biases, whatever attention_bias says.
-            attentionBias: architecture == .qwen2 ? true : (attentionBias ?? false),
-            qkNorm: architecture == .qwen3,
+            maxPositionEmbeddings: maxPositionEmbeddings ?? spec.defaultMaxPositions,
+            tieWordEmbeddings: tieWordEmbeddings ?? spec.tiesEmbeddingsByDefault,
+            attentionBias: spec.attentionBias == .queryKeyValue ? true : (attentionBias ?? false),
+            qkNorm: spec.queryKeyNorm,
             bosTokenId: bosTokenId,
-            eosTokenIds: eosTokenId?.values ?? [])
+            eosTokenIds: eosTokenId?.values ?? [],
+            embeddingMultiplier: spec.scalesEmbedding ? Float(hidden).squareRoot() : 1,
+            slidingWindow: window, slidingLayers: sliding, localRopeTheta: localTheta)
+        if spec.slidingWindowPattern != nil {
+            // Gemma's config class defaults query_pre_attn_scalar to 256.
+            let scalar = queryPreAttentionScalar ?? 256
+            guard scalar > 0, scalar.isFinite else {
+                throw ModelsError.invalidValue(
+                    path: path, key: "query_pre_attn_scalar", found: "\(scalar)", expected: "a positive number")
+            }
+            config.attentionScaleOverride = Float(1 / scalar.squareRoot())
+        }
         try config.validate(path: path, keys: .huggingFace, headDimGiven: headDim != nil)
         return config
     }
@@ -294,17 +399,6 @@ extension RawHuggingFaceConfig.RawRope {
     }
 }
 
-extension Architecture {
-    /// transformers' default `max_position_embeddings` for each family's config class.
-    fileprivate var defaultMaxPositions: Int {
-        switch self {
-        case .llama: return 2048
-        case .mistral: return 131_072
-        case .qwen2, .qwen3: return 32_768
-        }
-    }
-}
-
 // MARK: - GGUF metadata
 
 extension ModelConfig {
@@ -318,7 +412,7 @@ extension ModelConfig {
         guard let name = metadata["general.architecture"]?.string else {
             throw ModelsError.missingKey(path: path, key: "general.architecture")
         }
-        guard let architecture = Architecture(rawValue: name) else {
+        guard let architecture = Architecture(ggufArchitecture: name) else {
             throw ModelsError.unsupportedArchitecture(path: path, found: name)
         }
         func optionalInt(_ key: String) throws -> Int? {
@@ -365,11 +459,32 @@ extension ModelConfig {
         ] {
             if let id = try optionalInt(key), !eos.contains(id) { eos.append(id) }
         }
+        let spec = architecture.spec
+        let hidden = try int("\(a).embedding_length")
+        let layers = try int("\(a).block_count")
+        var window: Int?
+        var sliding: [Bool] = []
+        var localTheta: Float?
+        var attentionScale: Float?
+        if let pattern = spec.slidingWindowPattern {
+            window = try optionalInt("\(a).attention.sliding_window") ?? 4096
+            // Newer converters write the pattern as one flag per layer; older files rely on the family's default.
+            if let flags = metadata["\(a).attention.sliding_window_pattern"]?.array, flags.count == layers {
+                sliding = flags.map { $0.bool ?? false }
+            } else {
+                let every = try optionalInt("\(a).attention.sliding_window_pattern") ?? pattern
+                sliding = (0..<layers).map { ($0 + 1) % max(every, 1) != 0 }
+            }
+            localTheta = Float(try optionalDouble("\(a).rope.freq_base_swa") ?? 10_000)
+            let scalar = ArchitectureSpec.gemma3GGUFQueryScalar(
+                layers: layers, hidden: hidden, heads: heads, headDim: keyLength ?? hidden / max(heads, 1))
+            attentionScale = 1 / Float(scalar).squareRoot()
+        }
         var config = ModelConfig(
             architecture: architecture,
-            hiddenSize: try int("\(a).embedding_length"),
+            hiddenSize: hidden,
             intermediateSize: try int("\(a).feed_forward_length"),
-            layerCount: try int("\(a).block_count"),
+            layerCount: layers,
             headCount: heads,
             kvHeadCount: try optionalInt("\(a).attention.head_count_kv") ?? heads,
             headDim: keyLength ?? 0,
@@ -379,10 +494,13 @@ extension ModelConfig {
             ropeScaling: try ggufRopeScaling(file, architecture: a),
             maxPositionEmbeddings: try int("\(a).context_length"),
             tieWordEmbeddings: file.tensor(named: "output.weight") == nil,
-            attentionBias: architecture == .qwen2 || file.tensor(named: "blk.0.attn_q.bias") != nil,
-            qkNorm: architecture == .qwen3,
+            attentionBias: spec.attentionBias == .queryKeyValue || file.tensor(named: "blk.0.attn_q.bias") != nil,
+            qkNorm: spec.queryKeyNorm,
             bosTokenId: try optionalInt("tokenizer.ggml.bos_token_id"),
-            eosTokenIds: eos)
+            eosTokenIds: eos,
+            attentionScale: attentionScale,
+            embeddingMultiplier: spec.scalesEmbedding ? Float(hidden).squareRoot() : 1,
+            slidingWindow: window, slidingLayers: sliding, localRopeTheta: localTheta)
         try config.validate(path: path, keys: .gguf(a), headDimGiven: keyLength != nil)
         return config
     }
@@ -462,6 +580,13 @@ extension ModelConfig {
     fileprivate enum KeyNames {
         case huggingFace
         case gguf(String)
+
+        var slidingWindowKey: String {
+            switch self {
+            case .huggingFace: return "sliding_window"
+            case .gguf(let a): return "\(a).attention.sliding_window"
+            }
+        }
     }
 
     /// Fills `headDim` when the source left it out, then checks every size.
@@ -502,7 +627,11 @@ extension ModelConfig {
         guard ropeTheta > 0, ropeTheta.isFinite else {
             throw invalid(.ropeTheta, "\(ropeTheta)", "a positive number such as 10000")
         }
-        if case .frequencyFactors(let factors) = ropeScaling, factors.count != headDim / 2 {
+        if let slidingWindow, slidingWindow <= 0 {
+            throw ModelsError.invalidValue(
+                path: path, key: keys.slidingWindowKey, found: "\(slidingWindow)", expected: "a positive number of tokens")
+        }
+                if case .frequencyFactors(let factors) = ropeScaling, factors.count != headDim / 2 {
             throw ModelsError.shapeMismatch(
                 path: path, tensor: "rope_freqs.weight", expected: [headDim / 2], found: [factors.count])
         }

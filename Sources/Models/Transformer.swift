@@ -1,6 +1,7 @@
-// The decoder-only transformer (llama, mistral, qwen2, qwen3) with LoRA: an explicit forward and a mirrored backward,
-// in the manner of llm.c. Base weights are frozen; only LoRA A and B receive gradients, but dx still flows through
-// every frozen W. Port of HF modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py (decoder layer, RMSNorm, MLP).
+// The decoder-only transformer with LoRA: an explicit forward and a mirrored backward, in the manner of llm.c. Base
+// weights are frozen; only LoRA A and B receive gradients, but dx still flows through every frozen W. The layer
+// recipe (norms, feed-forward kind, sandwich norms, embedding scale, per-layer window and RoPE base) comes from the
+// family's spec (Architectures/); ports of HF modeling_llama.py, modeling_qwen2/3.py and modeling_gemma3.py.
 //
 // Legend (Tensors/Legend.swift): N tokens, C hidden, H/KVH heads, D head dim, F intermediate, V vocab, R LoRA rank.
 import Formats
@@ -48,8 +49,10 @@ public final class FrozenLinear: @unchecked Sendable {
 public struct DecoderLayerWeights: @unchecked Sendable {
     public let attentionNorm: FloatBuffer  // [C]
     public let query, key, value, attentionOutput: FrozenLinear
-    public let queryNorm, keyNorm: FloatBuffer?  // [D], Qwen3
+    public let queryNorm, keyNorm: FloatBuffer?  // [D], Qwen3 and Gemma 3
+    public let postAttentionNorm: FloatBuffer?  // [C], Gemma's sandwich
     public let mlpNorm: FloatBuffer  // [C]
+    public let postMLPNorm: FloatBuffer?  // [C], Gemma's sandwich
     public let gate, up, down: FrozenLinear
 
     func linear(_ target: LoRATarget) -> FrozenLinear {
@@ -85,11 +88,15 @@ public final class TransformerWeights: @unchecked Sendable {
         let config = source.config
         self.config = config
         self.storage = storage
+        let architecture = config.architecture
+        // Norm weights become the multipliers the kernels apply: w, or 1 + w for Gemma.
+        let normOffset: Float = architecture.spec.norm == .offsetByOne ? 1 : 0
         func buffer(_ role: WeightRole, _ layer: Int? = nil) throws -> FloatBuffer {
-            FloatBuffer(try source.take(WeightNames.huggingFaceName(role, layer: layer)).values)
+            let values = try source.take(WeightNames.huggingFaceName(role, layer: layer, architecture: architecture)).values
+            return FloatBuffer(role.isNorm && normOffset != 0 ? values.map { $0 + normOffset } : values)
         }
         func matrix(_ role: WeightRole, _ layer: Int? = nil) throws -> WeightMatrix {
-            let tensor = try source.take(WeightNames.huggingFaceName(role, layer: layer))
+            let tensor = try source.take(WeightNames.huggingFaceName(role, layer: layer, architecture: architecture))
             precondition(tensor.shape.count == 2, "\(role) is not a matrix")
             if let stored = tensor.matrix {
                 switch (storage, stored.layout) {
@@ -105,10 +112,12 @@ public final class TransformerWeights: @unchecked Sendable {
         }
         func linear(_ role: WeightRole, _ biasRole: WeightRole?, _ layer: Int) throws -> FrozenLinear {
             let bias = try biasRole.flatMap { role in
-                source.tensors[WeightNames.huggingFaceName(role, layer: layer)] == nil ? nil : try buffer(role, layer)
+                source.tensors[WeightNames.huggingFaceName(role, layer: layer, architecture: architecture)] == nil
+                    ? nil : try buffer(role, layer)
             }
             return FrozenLinear(weight: try matrix(role, layer), bias: bias)
         }
+        let sandwich = architecture.spec.sandwichNorms
         embedding = try matrix(.tokenEmbedding)
         finalNorm = try buffer(.finalNorm)
         outputHead = config.tieWordEmbeddings || source.tied ? embedding : try matrix(.outputHead)
@@ -121,7 +130,9 @@ public final class TransformerWeights: @unchecked Sendable {
                 attentionOutput: try linear(.attentionOutput, .attentionOutputBias, l),
                 queryNorm: config.qkNorm ? try buffer(.queryNorm, l) : nil,
                 keyNorm: config.qkNorm ? try buffer(.keyNorm, l) : nil,
+                postAttentionNorm: sandwich ? try buffer(.postAttentionNorm, l) : nil,
                 mlpNorm: try buffer(.mlpNorm, l),
+                postMLPNorm: sandwich ? try buffer(.postMLPNorm, l) : nil,
                 gate: try linear(.gate, nil, l),
                 up: try linear(.up, nil, l),
                 down: try linear(.down, nil, l))
@@ -137,7 +148,8 @@ public final class TransformerWeights: @unchecked Sendable {
 
     /// Bytes held by all frozen weights.
     public var bytes: Int {
-        let vectors = layers.count * 2 * config.hiddenSize + config.hiddenSize
+        let norms = config.architecture.spec.sandwichNorms ? 4 : 2
+        let vectors = layers.count * norms * config.hiddenSize + config.hiddenSize
         return matrices.reduce(0) { $0 + $1.bytes } + 4 * vectors
     }
 
@@ -197,7 +209,8 @@ public struct TokenBatch: Sendable, Equatable {
 /// not kept: backward recomputes them from `rstd`, `mid`, `gate` and `up` (cheap element-wise work, a third less memory).
 final class LayerActivations {
     let rstd1, q, k, v, attention, lse, mid, rstd2, gate, up: FloatBuffer
-    let qProjected, kProjected, qRstd, kRstd: FloatBuffer?  // Qwen3 q/k norm inputs
+    let qProjected, kProjected, qRstd, kRstd: FloatBuffer?  // q/k norm inputs (Qwen3, Gemma 3)
+    let attentionProjected, mlpProjected, rstd3, rstd4: FloatBuffer?  // sandwich post-norm inputs [N, C] (Gemma)
     var loraHidden: [LoRATarget: FloatBuffer] = [:]  // t = x·Aᵀ [N, R]
     var dropoutMasks: [LoRATarget: FloatBuffer] = [:]  // 0 or 1/(1−p) [N, In]
 
@@ -218,6 +231,11 @@ final class LayerActivations {
         kProjected = config.qkNorm ? FloatBuffer(count: n * kw) : nil
         qRstd = config.qkNorm ? FloatBuffer(count: n * config.headCount) : nil
         kRstd = config.qkNorm ? FloatBuffer(count: n * config.kvHeadCount) : nil
+        let sandwich = config.architecture.spec.sandwichNorms
+        attentionProjected = sandwich ? FloatBuffer(count: n * c) : nil
+        mlpProjected = sandwich ? FloatBuffer(count: n * c) : nil
+        rstd3 = sandwich ? FloatBuffer(count: n) : nil
+        rstd4 = sandwich ? FloatBuffer(count: n) : nil
         if let lora {
             for target in lora.config.targets {
                 loraHidden[target] = FloatBuffer(count: n * lora.config.rank)
@@ -234,6 +252,7 @@ final class GradientScratch {
     let normalized: FloatBuffer  // attn_norm or ffn_norm output [N, C]
     let activated: FloatBuffer  // SwiGLU output [N, F]
     let residual, hidden, finalNorm: FloatBuffer  // [N, C]
+    let projected: FloatBuffer  // ∂loss/∂(o or down output) before a sandwich post-norm [N, C]; empty without
     let q, k, v, attention, qProjected, kProjected: FloatBuffer  // [N, H·D] / [N, KVH·D]
     let act: FloatBuffer  // ∂loss/∂SwiGLU output [N, F]
     let loraHidden: FloatBuffer  // [N, R]
@@ -247,6 +266,7 @@ final class GradientScratch {
         residual = FloatBuffer(count: n * c)
         hidden = FloatBuffer(count: n * c)
         finalNorm = FloatBuffer(count: n * c)
+        projected = FloatBuffer(count: config.architecture.spec.sandwichNorms ? n * c : 0)
         q = FloatBuffer(count: n * qw)
         k = FloatBuffer(count: n * kw)
         v = FloatBuffer(count: n * kw)
@@ -278,7 +298,9 @@ public final class Transformer: @unchecked Sendable {
     /// Receives named intermediates of the forward pass (parity debugging); nil in normal runs.
     public var tap: ActivationTap?
 
+    /// RoPE of the global layers, and of the sliding-window layers when their base differs (Gemma 3).
     private let rope: RoPETable
+    private let localRope: RoPETable?
     private var capacity = 0
     private var residuals: [FloatBuffer] = []  // L + 1 residual streams [N, C]
     private var layerActivations: [LayerActivations] = []
@@ -298,9 +320,54 @@ public final class Transformer: @unchecked Sendable {
         self.checkpointing = checkpointing
         pool = threads > 0 ? WorkerPool(threadCount: threads) : .allCores
         matmul = MatmulEngine(precision: precision, pool: pool)
+        let positions = maxPosition ?? min(config.maxPositionEmbeddings, 32_768)
         rope = RoPETable(
-            headDim: config.headDim, maxPosition: maxPosition ?? min(config.maxPositionEmbeddings, 32_768),
-            theta: Double(config.ropeTheta), scaling: Self.ropeScaling(config.ropeScaling))
+            headDim: config.headDim, maxPosition: positions, theta: Double(config.ropeTheta),
+            scaling: Self.ropeScaling(config.ropeScaling))
+        let headDim = config.headDim
+        localRope = config.localRopeTheta.map {
+            RoPETable(headDim: headDim, maxPosition: positions, theta: Double($0), scaling: .none)
+        }
+    }
+
+    private func ropeTable(_ layer: Int) -> RoPETable {
+        guard let localRope, config.window(layer: layer) != nil else { return rope }
+        return localRope
+    }
+
+    private func attentionShape(_ layer: Int) -> AttentionShape {
+        AttentionShape(
+            heads: config.headCount, kvHeads: config.kvHeadCount, headDim: config.headDim,
+            window: config.window(layer: layer), scale: config.attentionScale)
+    }
+
+    /// residual₀ = embedding[ids] · multiplier (√C for Gemma).
+    private func embed(_ ids: UnsafePointer<Int32>, rows n: Int) {
+        embeddingForward(out: residuals[0].pointer, ids: ids, table: weights.embedding, rows: n)
+        let multiplier = config.embeddingMultiplier
+        guard multiplier != 1 else { return }
+        let x = residuals[0].pointer
+        for i in 0..<(n * config.hiddenSize) { x[i] *= multiplier }
+    }
+
+    /// h = act(gate) · up for the family's feed-forward kind.
+    private func gatedForward(h: FloatBuffer, gate: FloatBuffer, up: FloatBuffer, count: Int) {
+        switch config.architecture.spec.feedForward {
+        case .swiGLU: swiGLUForward(h: h.pointer, gate: gate.pointer, up: up.pointer, count: count, pool: pool)
+        case .geGLU: geGLUForward(h: h.pointer, gate: gate.pointer, up: up.pointer, count: count, pool: pool)
+        }
+    }
+
+    /// Backward of `gatedForward`, writing dgate and dup over gate and up.
+    private func gatedBackwardInPlace(gate: FloatBuffer, up: FloatBuffer, dh: FloatBuffer, count: Int) {
+        switch config.architecture.spec.feedForward {
+        case .swiGLU:
+            swiGLUBackward(dgate: gate.pointer, dup: up.pointer, dh: dh.pointer, gate: gate.pointer, up: up.pointer,
+                           count: count, pool: pool)
+        case .geGLU:
+            geGLUBackward(dgate: gate.pointer, dup: up.pointer, dh: dh.pointer, gate: gate.pointer, up: up.pointer,
+                          count: count, pool: pool)
+        }
     }
 
     static func ropeScaling(_ scaling: RopeScaling?) -> RoPEScaling {
@@ -324,6 +391,8 @@ public final class Transformer: @unchecked Sendable {
         let qw = config.headCount * config.headDim, kw = config.kvHeadCount * config.headDim
         var perLayer = n * (c + 2 * qw + 2 * kw + 2 * f + 2 + config.headCount)
         if config.qkNorm { perLayer += n * (qw + kw + config.headCount + config.kvHeadCount) }
+        let sandwich = config.architecture.spec.sandwichNorms
+        if sandwich { perLayer += n * (2 * c + 2) }
         if let lora {
             perLayer += n * lora.rank * lora.targets.count
             if lora.dropout > 0 {
@@ -333,7 +402,7 @@ public final class Transformer: @unchecked Sendable {
         let layers = checkpointing ? 1 : config.layerCount
         let residualStreams = (config.layerCount + 1) * n * c
         let dropout = (lora?.dropout ?? 0) > 0 ? max(c, f, qw) : 0
-        let scratch = n * (4 * c + 3 * qw + 3 * kw + 2 * f + dropout + max(lora?.rank ?? 0, 1))
+        let scratch = n * ((sandwich ? 5 : 4) * c + 3 * qw + 3 * kw + 2 * f + dropout + max(lora?.rank ?? 0, 1))
         let crossEntropy = 128 * (config.vocabSize + 2 * c)
         let products = MatmulEngine.scratchBytes(
             precision: precision, weightElements: widenedElements,
@@ -347,11 +416,14 @@ public final class Transformer: @unchecked Sendable {
         if let scratch {
             sizes += [scratch.normalized, scratch.activated, scratch.residual, scratch.hidden,
                       scratch.finalNorm, scratch.q, scratch.k, scratch.v, scratch.attention, scratch.qProjected,
-                      scratch.kProjected, scratch.act, scratch.loraHidden, scratch.dropped]
+                      scratch.kProjected, scratch.act, scratch.loraHidden, scratch.dropped, scratch.projected]
                 .map(\.count)
         }
         for a in layerActivations {
             sizes += [a.rstd1, a.q, a.k, a.v, a.attention, a.lse, a.mid, a.rstd2, a.gate, a.up].map(\.count)
+            sizes += [a.qProjected, a.kProjected, a.qRstd, a.kRstd, a.attentionProjected, a.mlpProjected]
+                .compactMap { $0?.count }
+            sizes += a.loraHidden.values.map(\.count) + a.dropoutMasks.values.map(\.count)
         }
         return sizes.max() ?? 0
     }
@@ -387,9 +459,7 @@ public final class Transformer: @unchecked Sendable {
         layout = AttentionLayout(sequenceIds: batch.sequenceIds)
         self.dropoutSeed = dropoutSeed
         let training = gradScale != nil
-        batch.tokens.withUnsafeBufferPointer { ids in
-            embeddingForward(out: residuals[0].pointer, ids: ids.baseAddress!, table: weights.embedding, rows: n)
-        }
+        batch.tokens.withUnsafeBufferPointer { ids in embed(ids.baseAddress!, rows: n) }
         emit("embedding", nil, residuals[0], n * config.hiddenSize)
         batch.positions.withUnsafeBufferPointer { positions in
             for layer in 0..<config.layerCount {
@@ -445,9 +515,7 @@ public final class Transformer: @unchecked Sendable {
         precondition(n > 0 && cache.count + n <= cache.capacity, "KV cache overflow")
         reserve(n)
         let positions = (0..<n).map { Int32(cache.count + $0) }
-        tokens.withUnsafeBufferPointer { ids in
-            embeddingForward(out: residuals[0].pointer, ids: ids.baseAddress!, table: weights.embedding, rows: n)
-        }
+        tokens.withUnsafeBufferPointer { ids in embed(ids.baseAddress!, rows: n) }
         positions.withUnsafeBufferPointer { p in
             for layer in 0..<config.layerCount {
                 layerForward(layer, rows: n, positions: p.baseAddress!, training: false, cache: cache)
@@ -491,11 +559,12 @@ public final class Transformer: @unchecked Sendable {
             rmsNormForward(y: a.k.pointer, rstd: kRstd.pointer, x: kProjected.pointer, weight: kNorm.pointer,
                            rows: n * kvh, channels: d, epsilon: config.rmsNormEps, pool: pool)
         }
+        let rope = ropeTable(l)
         ropeForward(a.q.pointer, positions: positions, rows: n, heads: h, table: rope, pool: pool)
         ropeForward(a.k.pointer, positions: positions, rows: n, heads: kvh, table: rope, pool: pool)
         emit("q_rope", l, a.q, n * h * d)
         emit("k_rope", l, a.k, n * kvh * d)
-        let attentionShape = AttentionShape(heads: h, kvHeads: kvh, headDim: d)
+        let attentionShape = attentionShape(l)
         if let cache {
             let width = kvh * d
             (cache.keys[l].pointer + cache.count * width).update(from: a.k.pointer, count: n * width)
@@ -508,10 +577,16 @@ public final class Transformer: @unchecked Sendable {
                              v: a.v.pointer, layout: layout, rows: n, shape: attentionShape, pool: pool)
         }
         emit("attn_out", l, a.attention, n * h * d)
-        // mid = input + o(attention)
-        a.mid.pointer.update(from: input.pointer, count: n * c)
-        linearForward(l, .o, w.attentionOutput, x: a.attention, y: a.mid, rows: n, activations: a, accumulate: true,
-                      training: training)
+        // mid = input + o(attention), or input + post_norm(o(attention)) with the sandwich
+        if let projected = a.attentionProjected, let rstd = a.rstd3, let postNorm = w.postAttentionNorm {
+            linearForward(l, .o, w.attentionOutput, x: a.attention, y: projected, rows: n, activations: a,
+                          accumulate: false, training: training)
+            addNormalized(to: a.mid, input: input, x: projected, rstd: rstd, weight: postNorm, rows: n)
+        } else {
+            a.mid.pointer.update(from: input.pointer, count: n * c)
+            linearForward(l, .o, w.attentionOutput, x: a.attention, y: a.mid, rows: n, activations: a,
+                          accumulate: true, training: training)
+        }
         let norm2 = scratch.normalized
         rmsNormForward(y: norm2.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: w.mlpNorm.pointer,
                        rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
@@ -520,13 +595,30 @@ public final class Transformer: @unchecked Sendable {
                       training: training)
         linearForward(l, .up, w.up, x: norm2, y: a.up, rows: n, activations: a, accumulate: false, training: training)
         let act = scratch.activated
-        swiGLUForward(h: act.pointer, gate: a.gate.pointer, up: a.up.pointer, count: n * config.intermediateSize,
-                      pool: pool)
-        // output = mid + down(act)
-        output.pointer.update(from: a.mid.pointer, count: n * c)
-        linearForward(l, .down, w.down, x: act, y: output, rows: n, activations: a, accumulate: true,
-                      training: training)
+        gatedForward(h: act, gate: a.gate, up: a.up, count: n * config.intermediateSize)
+        // output = mid + down(act), or mid + post_norm(down(act)) with the sandwich
+        if let projected = a.mlpProjected, let rstd = a.rstd4, let postNorm = w.postMLPNorm {
+            linearForward(l, .down, w.down, x: act, y: projected, rows: n, activations: a, accumulate: false,
+                          training: training)
+            addNormalized(to: output, input: a.mid, x: projected, rstd: rstd, weight: postNorm, rows: n)
+        } else {
+            output.pointer.update(from: a.mid.pointer, count: n * c)
+            linearForward(l, .down, w.down, x: act, y: output, rows: n, activations: a, accumulate: true,
+                          training: training)
+        }
         emit("l_out", l, output, n * c)
+    }
+
+    /// out = input + rmsnorm(x)·weight, through `scratch.normalized` (a sandwich post-norm and its residual add).
+    private func addNormalized(
+        to out: FloatBuffer, input: FloatBuffer, x: FloatBuffer, rstd: FloatBuffer, weight: FloatBuffer, rows n: Int
+    ) {
+        guard let scratch else { preconditionFailure("reserve allocates scratch") }
+        let c = config.hiddenSize
+        rmsNormForward(y: scratch.normalized.pointer, rstd: rstd.pointer, x: x.pointer, weight: weight.pointer,
+                       rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        let y = scratch.normalized.pointer, base = input.pointer, o = out.pointer
+        for i in 0..<(n * c) { o[i] = base[i] + y[i] }
     }
 
     /// y (+)= x·Wᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ, keeping t = drop(x)·Aᵀ for backward.
@@ -581,17 +673,17 @@ public final class Transformer: @unchecked Sendable {
         let c = config.hiddenSize, h = config.headCount, kvh = config.kvHeadCount, d = config.headDim
         let f = config.intermediateSize
         let dResidual = scratch.residual
-        // MLP: output = mid + down(swiglu(gate(norm2), up(norm2))); recompute swiglu and norm2 first.
-        swiGLUForward(h: scratch.activated.pointer, gate: a.gate.pointer, up: a.up.pointer, count: n * f, pool: pool)
+        // MLP: output = mid + [post_norm](down(act(gate(norm2), up(norm2)))); recompute act and norm2 first.
+        gatedForward(h: scratch.activated, gate: a.gate, up: a.up, count: n * f)
         let norm = scratch.normalized
         rmsNormForward(y: norm.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: w.mlpNorm.pointer,
                        rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
-        linearBackward(l, .down, w.down, dy: dResidual, x: scratch.activated, dx: scratch.act, rows: n, activations: a,
+        let dDown = postNormBackward(dy: dResidual, x: a.mlpProjected, rstd: a.rstd4, weight: w.postMLPNorm, rows: n)
+        linearBackward(l, .down, w.down, dy: dDown, x: scratch.activated, dx: scratch.act, rows: n, activations: a,
                        accumulate: false)
         // The saved gate and up are not read again this step: their gradients overwrite them (two [N, F] buffers
         // fewer; 112 MB at 8B with 4 × 256 tokens).
-        swiGLUBackward(dgate: a.gate.pointer, dup: a.up.pointer, dh: scratch.act.pointer,
-                       gate: a.gate.pointer, up: a.up.pointer, count: n * f, pool: pool)
+        gatedBackwardInPlace(gate: a.gate, up: a.up, dh: scratch.act, count: n * f)
         linearBackward(l, .gate, w.gate, dy: a.gate, x: norm, dx: scratch.hidden, rows: n, activations: a,
                        accumulate: false)
         linearBackward(l, .up, w.up, dy: a.up, x: norm, dx: scratch.hidden, rows: n, activations: a,
@@ -599,13 +691,16 @@ public final class Transformer: @unchecked Sendable {
         rmsNormBackward(dx: dResidual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: a.mid.pointer,
                         weight: w.mlpNorm.pointer, rstd: a.rstd2.pointer, rows: n, channels: c, accumulate: true,
                         pool: pool)
-        // Attention: mid = input + o(attention(rope(q), rope(k), v))
-        linearBackward(l, .o, w.attentionOutput, dy: dResidual, x: a.attention, dx: scratch.attention, rows: n,
+        // Attention: mid = input + [post_norm](o(attention(rope(q), rope(k), v)))
+        let dProjected = postNormBackward(
+            dy: dResidual, x: a.attentionProjected, rstd: a.rstd3, weight: w.postAttentionNorm, rows: n)
+        linearBackward(l, .o, w.attentionOutput, dy: dProjected, x: a.attention, dx: scratch.attention, rows: n,
                        activations: a, accumulate: false)
         attentionBackward(dq: scratch.q.pointer, dk: scratch.k.pointer, dv: scratch.v.pointer,
                           dout: scratch.attention.pointer, q: a.q.pointer, k: a.k.pointer, v: a.v.pointer,
                           out: a.attention.pointer, lse: a.lse.pointer, layout: layout, rows: n,
-                          shape: AttentionShape(heads: h, kvHeads: kvh, headDim: d), pool: pool)
+                          shape: attentionShape(l), pool: pool)
+        let rope = ropeTable(l)
         ropeBackward(scratch.q.pointer, positions: positions, rows: n, heads: h, table: rope, pool: pool)
         ropeBackward(scratch.k.pointer, positions: positions, rows: n, heads: kvh, table: rope, pool: pool)
         var dq = scratch.q, dk = scratch.k
@@ -634,6 +729,18 @@ public final class Transformer: @unchecked Sendable {
                             weight: w.attentionNorm.pointer, rstd: a.rstd1.pointer, rows: n, channels: c,
                             accumulate: true, pool: pool)
         }
+    }
+
+    /// ∂loss/∂x of a sandwich post-norm y = rmsnorm(x)·weight, in `scratch.projected`; `dy` itself without one.
+    private func postNormBackward(
+        dy: FloatBuffer, x: FloatBuffer?, rstd: FloatBuffer?, weight: FloatBuffer?, rows n: Int
+    ) -> FloatBuffer {
+        guard let scratch else { preconditionFailure("reserve allocates scratch") }
+        guard let x, let rstd, let weight else { return dy }
+        rmsNormBackward(dx: scratch.projected.pointer, dWeight: nil, dy: dy.pointer, x: x.pointer,
+                        weight: weight.pointer, rstd: rstd.pointer, rows: n, channels: config.hiddenSize,
+                        accumulate: false, pool: pool)
+        return scratch.projected
     }
 
     /// Backward of `linearForward`: dB += s·dyᵀ·t; dt = s·dy·B; dA += dtᵀ·drop(x); dx (+)= dy·W + (dt·A)·mask.

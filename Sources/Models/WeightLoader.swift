@@ -127,8 +127,8 @@ public struct ModelWeights: Sendable {
     /// The tensor with HF name `name`; `lm_head.weight` of a tied model is the embedding.
     public func tensor(_ name: String) throws -> WeightTensor {
         if let tensor = tensors[name] { return tensor }
-        if tied, name == WeightNames.huggingFaceName(.outputHead),
-            let embedding = tensors[WeightNames.huggingFaceName(.tokenEmbedding)]
+        if tied, name == WeightNames.huggingFaceName(.outputHead, architecture: config.architecture),
+            let embedding = tensors[WeightNames.huggingFaceName(.tokenEmbedding, architecture: config.architecture)]
         {
             return embedding
         }
@@ -139,13 +139,15 @@ public struct ModelWeights: Sendable {
     /// without holding two copies of the model (the embedding stays while it also serves as a tied output head).
     public mutating func take(_ name: String) throws -> WeightTensor {
         let tensor = try self.tensor(name)
-        if !(tied && name == WeightNames.huggingFaceName(.tokenEmbedding)) { tensors[name] = nil }
+        if !(tied && name == WeightNames.huggingFaceName(.tokenEmbedding, architecture: config.architecture)) {
+            tensors[name] = nil
+        }
         return tensor
     }
 
     /// The tensor playing `role` (in `layer` for per-layer roles).
     public func tensor(_ role: WeightRole, layer: Int? = nil) throws -> WeightTensor {
-        try tensor(WeightNames.huggingFaceName(role, layer: layer))
+        try tensor(WeightNames.huggingFaceName(role, layer: layer, architecture: config.architecture))
     }
 
     /// Loads a `.gguf` file or an HF folder (config.json + safetensors), picked by what `url` is.
@@ -158,11 +160,13 @@ public struct ModelWeights: Sendable {
         return try load(gguf: try convertingFormatErrors { try GGUFFile(url: url) })
     }
 
-    /// Reads every expected tensor of a GGUF file, restoring HF row order of q/k for llama-family files. Matrices
-    /// stay in their stored layout (views into the mapped file); vectors are dequantized.
+    /// Reads every expected tensor of a GGUF file, restoring HF row order of q/k for llama-family files and HF's w
+    /// for Gemma's norms (the file stores 1 + w). Matrices stay in their stored layout (views into the mapped
+    /// file); vectors are dequantized.
     public static func load(gguf file: GGUFFile) throws -> ModelWeights {
         let config = try ModelConfig.fromGGUF(file)
         let unpermute = config.architecture.ggufPermutesQueryKey
+        let normOffset: Float = config.architecture.spec.norm == .offsetByOne ? 1 : 0
         var tensors: [String: WeightTensor] = [:]
         for expected in WeightNames.expectedTensors(for: config) {
             guard let info = file.tensor(named: expected.ggufName) else {
@@ -184,6 +188,7 @@ public struct ModelWeights: Sendable {
                 continue
             }
             var values = try convertingFormatErrors { try file.dequantize(info) }
+            if normOffset != 0, expected.role.isNorm { values = values.map { $0 - normOffset } }
             if let heads {
                 values = QueryKeyPermutation.ggufToHuggingFace(
                     values, rows: expected.shape[0],

@@ -6,7 +6,17 @@ public enum WeightRole: String, Sendable, CaseIterable {
     case attentionNorm, query, key, value, attentionOutput
     case queryBias, keyBias, valueBias, attentionOutputBias
     case queryNorm, keyNorm
+    /// The norms after attention and after the feed-forward block (Gemma 2/3's sandwich).
+    case postAttentionNorm, postMLPNorm
     case mlpNorm, gate, up, down
+
+    /// Whether the tensor is an RMSNorm weight (Gemma stores these as w for a scale of 1 + w).
+    public var isNorm: Bool {
+        switch self {
+        case .finalNorm, .attentionNorm, .queryNorm, .keyNorm, .postAttentionNorm, .postMLPNorm, .mlpNorm: return true
+        default: return false
+        }
+    }
 
     /// Whether the tensor exists once per layer (named with the layer index) or once per model.
     public var isPerLayer: Bool {
@@ -27,9 +37,10 @@ public struct ExpectedTensor: Sendable, Equatable {
     public let shape: [Int]
 }
 
-/// The Hugging Face ⇄ GGUF checkpoint-name table (DESIGN.md §2: names live only here).
+/// The Hugging Face ⇄ GGUF checkpoint-name table (DESIGN.md §2: names live only here and in the families' specs).
 ///
-/// Per-layer names get the prefix `model.layers.N.` (HF) or `blk.N.` (GGUF).
+/// Per-layer names get the prefix `model.layers.N.` (HF) or `blk.N.` (GGUF). The table is llama's; a family's spec
+/// renames what differs (`ArchitectureSpec.renamed`).
 public enum WeightNames {
     /// One row of the table: a role and its names after the layer prefix.
     public struct Row: Sendable {
@@ -43,7 +54,7 @@ public enum WeightNames {
         }
     }
 
-    /// role, HF name, GGUF name.
+    /// role, HF name, GGUF name, as llama names them.
     public static let table: [Row] = [
         Row(.tokenEmbedding, "model.embed_tokens.weight", "token_embd.weight"),
         Row(.finalNorm, "model.norm.weight", "output_norm.weight"),
@@ -59,38 +70,52 @@ public enum WeightNames {
         Row(.attentionOutputBias, "self_attn.o_proj.bias", "attn_output.bias"),
         Row(.queryNorm, "self_attn.q_norm.weight", "attn_q_norm.weight"),
         Row(.keyNorm, "self_attn.k_norm.weight", "attn_k_norm.weight"),
+
         Row(.mlpNorm, "post_attention_layernorm.weight", "ffn_norm.weight"),
         Row(.gate, "mlp.gate_proj.weight", "ffn_gate.weight"),
         Row(.up, "mlp.up_proj.weight", "ffn_up.weight"),
         Row(.down, "mlp.down_proj.weight", "ffn_down.weight"),
+        // Gemma's sandwich norms, last: in llama, `post_attention_layernorm` is the feed-forward pre-norm above.
+        Row(.postAttentionNorm, "post_attention_layernorm.weight", "post_attention_norm.weight"),
+        Row(.postMLPNorm, "post_feedforward_layernorm.weight", "post_ffw_norm.weight"),
     ]
 
+    /// The table as `architecture` names its tensors.
+    public static func table(for architecture: Architecture) -> [Row] {
+        let renamed = architecture.spec.renamed
+        return table.map { row in
+            renamed[row.role].map { Row(row.role, $0.huggingFace, $0.gguf) } ?? row
+        }
+    }
+
     /// The HF name of `role` (in `layer` for per-layer roles).
-    public static func huggingFaceName(_ role: WeightRole, layer: Int? = nil) -> String {
-        let base = entry(role).huggingFace
+    public static func huggingFaceName(_ role: WeightRole, layer: Int? = nil, architecture: Architecture) -> String {
+        let base = entry(role, architecture).huggingFace
         guard role.isPerLayer else { return base }
         return "model.layers.\(layer ?? 0).\(base)"
     }
 
     /// The GGUF name of `role` (in `layer` for per-layer roles).
-    public static func ggufName(_ role: WeightRole, layer: Int? = nil) -> String {
-        let base = entry(role).gguf
+    public static func ggufName(_ role: WeightRole, layer: Int? = nil, architecture: Architecture) -> String {
+        let base = entry(role, architecture).gguf
         guard role.isPerLayer else { return base }
         return "blk.\(layer ?? 0).\(base)"
     }
 
     /// Translates an HF tensor name to its GGUF name, or nil when the name is not in the table.
-    public static func ggufName(forHuggingFace name: String) -> String? {
-        guard let (role, layer) = parse(name, prefix: "model.layers.", column: \.huggingFace) else {
+    public static func ggufName(forHuggingFace name: String, architecture: Architecture) -> String? {
+        let rows = table(for: architecture)
+        guard let (role, layer) = parse(name, prefix: "model.layers.", rows: rows, column: \.huggingFace) else {
             return nil
         }
-        return ggufName(role, layer: layer)
+        return ggufName(role, layer: layer, architecture: architecture)
     }
 
     /// Translates a GGUF tensor name to its HF name, or nil when the name is not in the table.
-    public static func huggingFaceName(forGGUF name: String) -> String? {
-        guard let (role, layer) = parse(name, prefix: "blk.", column: \.gguf) else { return nil }
-        return huggingFaceName(role, layer: layer)
+    public static func huggingFaceName(forGGUF name: String, architecture: Architecture) -> String? {
+        let rows = table(for: architecture)
+        guard let (role, layer) = parse(name, prefix: "blk.", rows: rows, column: \.gguf) else { return nil }
+        return huggingFaceName(role, layer: layer, architecture: architecture)
     }
 
     /// The shape `role` must have under `config` (`[out, in]` for matrices).
@@ -99,7 +124,7 @@ public enum WeightNames {
         let q = config.headCount * d, kv = config.kvHeadCount * d
         switch role {
         case .tokenEmbedding, .outputHead: return [v, c]
-        case .finalNorm, .attentionNorm, .mlpNorm, .attentionOutputBias: return [c]
+        case .finalNorm, .attentionNorm, .mlpNorm, .postAttentionNorm, .postMLPNorm, .attentionOutputBias: return [c]
         case .query: return [q, c]
         case .key, .value: return [kv, c]
         case .attentionOutput: return [c, q]
@@ -113,14 +138,16 @@ public enum WeightNames {
 
     /// The roles present in every layer of a model with `config`.
     public static func layerRoles(for config: ModelConfig) -> [WeightRole] {
+        let spec = config.architecture.spec
         var roles: [WeightRole] = [.attentionNorm, .query, .key, .value, .attentionOutput]
         if config.attentionBias {
             roles += [.queryBias, .keyBias, .valueBias]
-            // Qwen2 keeps o_proj bias-free; llama-style models with attention_bias also bias o_proj.
-            if config.architecture != .qwen2 { roles.append(.attentionOutputBias) }
+            if spec.attentionBias == .configured { roles.append(.attentionOutputBias) }
         }
         if config.qkNorm { roles += [.queryNorm, .keyNorm] }
+        if spec.sandwichNorms { roles.append(.postAttentionNorm) }
         roles += [.mlpNorm, .gate, .up, .down]
+        if spec.sandwichNorms { roles.append(.postMLPNorm) }
         return roles
     }
 
@@ -129,8 +156,10 @@ public enum WeightNames {
     public static func expectedTensors(for config: ModelConfig) -> [ExpectedTensor] {
         func expected(_ role: WeightRole, _ layer: Int?) -> ExpectedTensor {
             ExpectedTensor(
-                role: role, layer: layer, huggingFaceName: huggingFaceName(role, layer: layer),
-                ggufName: ggufName(role, layer: layer), shape: shape(role, config: config))
+                role: role, layer: layer,
+                huggingFaceName: huggingFaceName(role, layer: layer, architecture: config.architecture),
+                ggufName: ggufName(role, layer: layer, architecture: config.architecture),
+                shape: shape(role, config: config))
         }
         var tensors = [expected(.tokenEmbedding, nil)]
         let roles = layerRoles(for: config)
@@ -142,14 +171,15 @@ public enum WeightNames {
         return tensors
     }
 
-    private static func entry(_ role: WeightRole) -> Row {
+    private static func entry(_ role: WeightRole, _ architecture: Architecture) -> Row {
         // The table lists every role exactly once (checked by a test), so the lookup cannot fail.
-        table.first { $0.role == role } ?? table[0]
+        let row = table.first { $0.role == role } ?? table[0]
+        return architecture.spec.renamed[role].map { Row(role, $0.huggingFace, $0.gguf) } ?? row
     }
 
-    /// Splits `name` into its role and layer, using one column of the table.
+    /// Splits `name` into its role and layer, using one column of `rows`.
     private static func parse(
-        _ name: String, prefix: String, column: KeyPath<Row, String>
+        _ name: String, prefix: String, rows table: [Row], column: KeyPath<Row, String>
     ) -> (WeightRole, Int?)? {
         if name.hasPrefix(prefix) {
             let rest = name.dropFirst(prefix.count)

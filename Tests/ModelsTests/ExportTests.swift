@@ -166,7 +166,7 @@ enum ExportFixtures {
             let s = rsLoRA ? 6 / sqrt(3.0) : 2.0
             let flat = lora.values.array
             for slot in lora.slots {
-                let name = WeightNames.huggingFaceName(AdapterExport.role(of: slot.target), layer: slot.layer)
+                let name = WeightNames.huggingFaceName(slot.target.role, layer: slot.layer, architecture: config.architecture)
                 let w = try base.tensor(name).values, m = try merged.tensor(name).values
                 var worst = 0.0
                 for o in 0..<slot.outFeatures {

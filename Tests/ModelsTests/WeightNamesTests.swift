@@ -11,12 +11,40 @@ import Testing
         maxPositionEmbeddings: 64,
         tieWordEmbeddings: false, attentionBias: false, qkNorm: false, bosTokenId: 1, eosTokenIds: [2])
 
-    @Test func everyRoleHasExactlyOneRow() {
+    @Test(arguments: Architecture.allCases)
+    func everyRoleHasExactlyOneRowAndEveryNameOneRole(architecture: Architecture) {
+        let table = WeightNames.table(for: architecture)
         for role in WeightRole.allCases {
-            #expect(WeightNames.table.filter { $0.role == role }.count == 1, "\(role)")
+            #expect(table.filter { $0.role == role }.count == 1, "\(role)")
         }
-        #expect(Set(WeightNames.table.map(\.huggingFace)).count == WeightNames.table.count)
-        #expect(Set(WeightNames.table.map(\.gguf)).count == WeightNames.table.count)
+        // Names need only be unique among the roles the family has (llama's feed-forward pre-norm has Gemma's
+        // post-attention name).
+        var config = Self.tiny
+        config.architecture = architecture
+        let used = Set(WeightNames.layerRoles(for: config) + [.tokenEmbedding, .finalNorm, .outputHead])
+        let rows = table.filter { used.contains($0.role) }
+        #expect(Set(rows.map(\.huggingFace)).count == rows.count)
+        #expect(Set(rows.map(\.gguf)).count == rows.count)
+    }
+
+    @Test func gemmaNamesItsSandwichNorms() {
+        let pairs = [
+            ("model.layers.0.post_attention_layernorm.weight", "blk.0.post_attention_norm.weight"),
+            ("model.layers.0.pre_feedforward_layernorm.weight", "blk.0.ffn_norm.weight"),
+            ("model.layers.4.post_feedforward_layernorm.weight", "blk.4.post_ffw_norm.weight"),
+            ("model.layers.4.self_attn.k_norm.weight", "blk.4.attn_k_norm.weight"),
+        ]
+        for (hf, gguf) in pairs {
+            #expect(WeightNames.ggufName(forHuggingFace: hf, architecture: .gemma3) == gguf)
+            #expect(WeightNames.huggingFaceName(forGGUF: gguf, architecture: .gemma3) == hf)
+        }
+        var config = Self.tiny
+        config.architecture = .gemma3
+        config.qkNorm = true
+        #expect(WeightNames.layerRoles(for: config) == [
+            .attentionNorm, .query, .key, .value, .attentionOutput, .queryNorm, .keyNorm, .postAttentionNorm,
+            .mlpNorm, .gate, .up, .down, .postMLPNorm,
+        ])
     }
 
     @Test func namesTranslateBothWays() {
@@ -34,12 +62,12 @@ import Testing
             ("model.layers.5.mlp.gate_proj.weight", "blk.5.ffn_gate.weight"),
         ]
         for (hf, gguf) in pairs {
-            #expect(WeightNames.ggufName(forHuggingFace: hf) == gguf)
-            #expect(WeightNames.huggingFaceName(forGGUF: gguf) == hf)
+            #expect(WeightNames.ggufName(forHuggingFace: hf, architecture: .llama) == gguf)
+            #expect(WeightNames.huggingFaceName(forGGUF: gguf, architecture: .llama) == hf)
         }
-        #expect(WeightNames.ggufName(forHuggingFace: "model.layers.x.mlp.up_proj.weight") == nil)
-        #expect(WeightNames.huggingFaceName(forGGUF: "blk.0.attn_qkv.weight") == nil)
-        #expect(WeightNames.huggingFaceName(forGGUF: "rope_freqs.weight") == nil)
+        #expect(WeightNames.ggufName(forHuggingFace: "model.layers.x.mlp.up_proj.weight", architecture: .llama) == nil)
+        #expect(WeightNames.huggingFaceName(forGGUF: "blk.0.attn_qkv.weight", architecture: .llama) == nil)
+        #expect(WeightNames.huggingFaceName(forGGUF: "rope_freqs.weight", architecture: .llama) == nil)
     }
 
     @Test func expectedTensorsFollowTheConfig() {

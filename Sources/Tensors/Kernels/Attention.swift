@@ -47,15 +47,18 @@ public struct AttentionShape: Sendable {
     /// Sliding window (Gemma 2/3 local layers, Mistral): a token sees itself and the `window − 1` tokens before
     /// it, as transformers' sliding-window mask (`kv_idx > q_idx − window`). nil: the whole causal prefix.
     public var window: Int?
-    public init(heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil) {
+    /// The factor on q·kᵀ: 1/√D, or what the model says (Gemma's `query_pre_attn_scalar`^−½, Granite's
+    /// `attention_multiplier`).
+    public var scale: Float
+    public init(heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil, scale: Float? = nil) {
         precondition(heads % kvHeads == 0, "heads must be a multiple of kv heads")
         precondition(window.map { $0 > 0 } ?? true, "a sliding window of at least one token")
         self.heads = heads
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.window = window
+        self.scale = scale ?? 1 / Float(headDim).squareRoot()
     }
-    var scale: Float { 1 / Float(headDim).squareRoot() }
 
     /// The first position a token at `t` sees.
     @inline(__always) func firstVisible(_ t: Int) -> Int {
@@ -64,7 +67,7 @@ public struct AttentionShape: Sendable {
     }
 }
 
-/// out = softmax(q·kᵀ/√D, causal within each sequence)·v; writes the row log-sum-exp into `lse`.
+/// out = softmax(scale·q·kᵀ, causal within each sequence)·v; writes the row log-sum-exp into `lse`.
 ///
 /// The pool splits the (sequence, kv head) pairs; each runs its query heads one after another: S = scale·Q·Kᵀ
 /// [T, T] and O = P·V as single-threaded library products inside the pool (reading Q, K, V and writing O in place
@@ -99,7 +102,7 @@ public func attentionForward(
 }
 
 /// Backward of `attentionForward`. Overwrites dq, dk and dv.
-/// With P = exp(S − lse) recomputed, δ = rowsum(dO∘O): dS = P∘(dO·Vᵀ − δ)/√D; dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO.
+/// With P = exp(S − lse) recomputed, δ = rowsum(dO∘O): dS = scale·P∘(dO·Vᵀ − δ); dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO.
 /// Split like the forward: a (sequence, kv head) pair owns its rows of dK and dV, so its query heads accumulate there
 /// without races.
 public func attentionBackward(
@@ -180,7 +183,7 @@ public func attentionForwardNaive(
 ) {
     let (H, KVH, D) = (shape.heads, shape.kvHeads, shape.headDim)
     let rows = sequenceIds.count
-    let scale = 1 / Double(D).squareRoot()
+    let scale = Double(shape.scale)
     for t in 0..<rows {
         for h in 0..<H {
             let kvh = h / (H / KVH)

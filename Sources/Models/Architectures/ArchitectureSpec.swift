@@ -1,0 +1,106 @@
+// What makes one decoder family differ from another, as data: the names it reads, the layer recipe the Transformer
+// runs, and how its checkpoints are stored. One file per family in this folder defines its spec; nothing outside
+// this folder switches on the family for these facts.
+
+/// How a family's RMSNorm applies its weight.
+public enum NormWeighting: String, Sendable, Codable {
+    /// y = x̂ · w (llama, qwen, mistral).
+    case plain
+    /// y = x̂ · (1 + w) with w stored (Gemma). llama.cpp's converter stores 1 + w in the GGUF; Tailor's engine
+    /// multiplies by 1 + w for both, and `ModelWeights` always holds w as transformers does.
+    case offsetByOne
+}
+
+/// The feed-forward block of a layer.
+public enum FeedForwardKind: String, Sendable, Codable {
+    /// down(silu(gate(x)) · up(x)).
+    case swiGLU
+    /// down(gelu_tanh(gate(x)) · up(x)) (Gemma).
+    case geGLU
+
+    /// `hidden_act` / `hidden_activation` in config.json.
+    public var huggingFaceActivation: String {
+        switch self {
+        case .swiGLU: return "silu"
+        case .geGLU: return "gelu_pytorch_tanh"
+        }
+    }
+}
+
+/// Which attention projections carry biases.
+public enum AttentionBiasRule: Sendable {
+    /// `attention_bias` decides, for q, k, v and o together (llama, mistral, qwen3).
+    case configured
+    /// q, k and v always have biases and o never does (qwen2).
+    case queryKeyValue
+}
+
+/// One decoder family: its names, its layer recipe and its storage conventions.
+public struct ArchitectureSpec: Sendable {
+    public let architecture: Architecture
+    /// `model_type` values of config.json that select this family.
+    public let huggingFaceModelTypes: [String]
+    /// `general.architecture` of its GGUFs (Mistral converts through llama.cpp's llama converter).
+    public let ggufArchitecture: String
+    /// `architectures[0]` of a config.json Tailor writes.
+    public let causalLMClass: String
+    /// transformers' defaults for the family's config class: `max_position_embeddings`, `rope_theta`,
+    /// `tie_word_embeddings`.
+    public let defaultMaxPositions: Int
+    public let defaultRopeTheta: Float
+    public let tiesEmbeddingsByDefault: Bool
+
+    // Layer recipe.
+    public let norm: NormWeighting
+    /// Norms after attention and after the feed-forward block too, before each residual add (Gemma 2/3).
+    public let sandwichNorms: Bool
+    public let feedForward: FeedForwardKind
+    /// RMS-normalise q and k per head before RoPE (Qwen3, Gemma 3).
+    public let queryKeyNorm: Bool
+    public let attentionBias: AttentionBiasRule
+    /// The token embeddings are multiplied by √C before the first layer (Gemma).
+    public let scalesEmbedding: Bool
+    /// Every `slidingWindowPattern`-th layer attends globally, the others through the sliding window (Gemma 3:
+    /// 6); nil when the family has no such pattern.
+    public let slidingWindowPattern: Int?
+
+    // Storage.
+    /// Whether a GGUF of this family has q_proj/k_proj rows reordered per head (DESIGN.md §4 trap 1).
+    public let ggufPermutesQueryKey: Bool
+    /// Per-layer names that differ from the llama table (Gemma's feed-forward pre-norm is `pre_feedforward_layernorm`;
+    /// its `post_attention_layernorm` is the post-attention norm).
+    let renamed: [WeightRole: (huggingFace: String, gguf: String)]
+}
+
+extension Architecture {
+    /// The family's spec.
+    public var spec: ArchitectureSpec {
+        switch self {
+        case .llama: return .llama
+        case .mistral: return .mistral
+        case .qwen2: return .qwen2
+        case .qwen3: return .qwen3
+        case .gemma3: return .gemma3
+        }
+    }
+
+    /// The family a config.json `model_type` names.
+    public init?(huggingFaceModelType: String) {
+        guard let match = Architecture.allCases.first(where: { $0.spec.huggingFaceModelTypes.contains(huggingFaceModelType) })
+        else { return nil }
+        self = match
+    }
+
+    /// The family of a GGUF's `general.architecture`. `llama` GGUFs of Mistral models stay `llama`: the two
+    /// compute the same function.
+    public init?(ggufArchitecture: String) {
+        guard
+            let match = Architecture(rawValue: ggufArchitecture)
+                ?? Architecture.allCases.first(where: { $0.spec.ggufArchitecture == ggufArchitecture })
+        else { return nil }
+        self = match
+    }
+
+    /// Whether a GGUF of this architecture has q_proj/k_proj rows reordered per head (DESIGN.md §4 trap 1).
+    public var ggufPermutesQueryKey: Bool { spec.ggufPermutesQueryKey }
+}

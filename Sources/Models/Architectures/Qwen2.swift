@@ -1,0 +1,12 @@
+// Qwen2 / Qwen2.5 (transformers `modeling_qwen2.py`): the llama recipe with q/k/v biases always on and o_proj
+// bias-free. llama.cpp keeps HF's q/k row order for it.
+
+extension ArchitectureSpec {
+    static let qwen2 = ArchitectureSpec(
+        architecture: .qwen2, huggingFaceModelTypes: ["qwen2"], ggufArchitecture: "qwen2",
+        causalLMClass: "Qwen2ForCausalLM", defaultMaxPositions: 32_768, defaultRopeTheta: 10_000,
+        tiesEmbeddingsByDefault: false,
+        norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .queryKeyValue,
+        scalesEmbedding: false, slidingWindowPattern: nil,
+        ggufPermutesQueryKey: false, renamed: [:])
+}
