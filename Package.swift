@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "TailorCLITests", dependencies: ["Formats", "TestSupport"], swiftSettings: strict),
         // Heavy numeric tests (dequantization of real tensors, engine parity): run in release by `make test`.
         .testTarget(
-            name: "NumericTests", dependencies: ["Formats", "Models", "Tensors", "TestSupport"], swiftSettings: strict),
+            name: "NumericTests", dependencies: ["Formats", "Models", "Tensors", "TestSupport", "Tokenizers"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

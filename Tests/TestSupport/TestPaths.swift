@@ -17,6 +17,8 @@ public enum TestPaths {
     }()
     /// The SmolLM2 GGUF every end-to-end test uses.
     public static let smolLM2 = assets.appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+    /// Gemma 3 270M (Q4_K_M), the real model of the Gemma family.
+    public static let gemma3 = assets.appendingPathComponent("gemma-3-270m-q4_k_m.gguf")
 
     /// Returns `url` when it exists; a missing asset is a failure with the fix, never a skip.
     public static func require(_ url: URL) throws -> URL {
