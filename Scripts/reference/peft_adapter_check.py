@@ -28,16 +28,21 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--adapter", required=True, help="folder with adapter_config.json + adapter_model.safetensors")
 parser.add_argument("--gguf", default=str(root / ".assets/SmolLM2-135M-Instruct.Q4_1.gguf"))
 parser.add_argument("--tailor", default=str(root / ".build/release/tailor"))
-parser.add_argument("--tolerance", type=float, default=1e-3)
+parser.add_argument("--tolerance", type=float, default=1e-3,
+                    help="allowed max |Tailor - PEFT|, relative to the largest |logit| with --relative")
+parser.add_argument("--relative", action="store_true")
 args = parser.parse_args()
 
 gguf = pathlib.Path(args.gguf).resolve()
 tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
 messages = [{"role": "user", "content": "Code name for the green owl?"},
             {"role": "assistant", "content": "Agent GREEN-OWL-8."}]
-ids = tokenizer.apply_chat_template(messages, tokenize=True)
-if hasattr(ids, "keys"):
-    ids = ids["input_ids"]
+if tokenizer.chat_template:
+    ids = tokenizer.apply_chat_template(messages, tokenize=True)
+    if hasattr(ids, "keys"):
+        ids = ids["input_ids"]
+else:  # a base model without a template (Gemma 3 270M): Tailor renders ChatML, as plain text after the BOS
+    ids = tokenizer("".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages))["input_ids"]
 
 with tempfile.TemporaryDirectory() as scratch:
     out = os.path.join(scratch, "logits.bin")
@@ -55,9 +60,11 @@ with torch.no_grad():
     peft_logits = model(torch.tensor([ids])).logits[0].numpy()
 
 tailor = tailor.reshape(peft_logits.shape)
-difference = float(np.abs(tailor - peft_logits).max())
-shift = float(np.abs(peft_logits - base_logits).max())
+scale = float(np.abs(peft_logits).max()) if args.relative else 1.0
+difference = float(np.abs(tailor - peft_logits).max()) / scale
+shift = float(np.abs(peft_logits - base_logits).max()) / scale
 print(f"tokens {len(ids)}, vocab {peft_logits.shape[1]}")
 print(f"adapter moves the logits by up to {shift:.4f} (PEFT vs base)")
-print(f"max |Tailor - PEFT| = {difference:.3e} (tolerance {args.tolerance:g})")
+print(f"max |Tailor - PEFT| = {difference:.3e}{' of the logit scale' if args.relative else ''} "
+      f"(tolerance {args.tolerance:g})")
 sys.exit(0 if difference <= args.tolerance and shift > 10 * args.tolerance else 1)
