@@ -14,7 +14,8 @@ struct ExportCommand: ParsableCommand {
             --to gguf-lora   a GGUF LoRA adapter for llama.cpp (--lora) and Ollama (ADAPTER)
             --to merged      a Hugging Face folder with W + s·B·A folded in (--dtype bf16, f16 or f32)
             --to gguf        the merged model as a GGUF with the base GGUF's tokenizer and template (--dtype f16, q8_0 or f32)
-            --to ollama      a Modelfile (FROM base + ADAPTER, or FROM merged GGUF with --merged); --create runs ollama create
+            --to ollama      a Modelfile: FROM base + ADAPTER where Ollama applies adapters to the family (llama, mistral,
+                             qwen2 GGUFs), else FROM a merged GGUF (always with --merged); --create runs ollama create
 
             Examples:
               tailor export runs/X --to peft --output my-adapter
@@ -165,10 +166,20 @@ struct ExportCommand: ParsableCommand {
             let merged = try exportGGUF(run, to: folder.appendingPathComponent("merged.gguf"), storageName: dtype ?? "f16")
             return Modelfile(from: merged.path, adapter: nil, family: family, system: system)
         }
+        // The merged GGUF is the route unless FROM base + ADAPTER is known to work for the family.
+        let architecture = try run.baseConfig().config.architecture
         var modelfile: Modelfile
         if merged {
+            print("route: merged GGUF (--merged)")
+            modelfile = try writeMerged()
+        } else if !run.baseIsGGUF {
+            print("route: merged GGUF (the base is a Hugging Face folder; Ollama's ADAPTER needs a GGUF base)")
+            modelfile = try writeMerged()
+        } else if !architecture.spec.ollamaAppliesAdapters {
+            print("route: merged GGUF (Ollama runs \(architecture.rawValue) on its own engine, which does not apply LoRA adapters)")
             modelfile = try writeMerged()
         } else {
+            print("route: FROM base + ADAPTER (Ollama applies GGUF adapters to \(architecture.rawValue); --merged writes a merged GGUF instead)")
             let adapter = try exportGGUFAdapter(run, to: folder.appendingPathComponent("adapter.gguf"))
             modelfile = Modelfile(from: run.baseURL.path, adapter: adapter.path, family: family, system: system)
         }

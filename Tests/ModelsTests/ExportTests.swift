@@ -7,11 +7,14 @@ import Testing
 
 enum ExportFixtures {
     static func config(_ architecture: Architecture, tied: Bool = true) -> ModelConfig {
-        ModelConfig(
+        let gemma = architecture == .gemma3
+        return ModelConfig(
             architecture: architecture, hiddenSize: 16, intermediateSize: 24, layerCount: 2, headCount: 4,
-            kvHeadCount: 2, headDim: 4, vocabSize: 40, rmsNormEps: 1e-5, ropeTheta: 10_000, ropeScaling: nil,
-            maxPositionEmbeddings: 64, tieWordEmbeddings: tied, attentionBias: architecture == .qwen2,
-            qkNorm: architecture == .qwen3, bosTokenId: 1, eosTokenIds: [2])
+            kvHeadCount: 2, headDim: 4, vocabSize: 40, rmsNormEps: 1e-5, ropeTheta: gemma ? 1_000_000 : 10_000,
+            ropeScaling: nil, maxPositionEmbeddings: 64, tieWordEmbeddings: tied, attentionBias: architecture == .qwen2,
+            qkNorm: architecture == .qwen3 || gemma, bosTokenId: 1, eosTokenIds: [2],
+            attentionScale: gemma ? 0.5 : nil, embeddingMultiplier: gemma ? 4 : 1, slidingWindow: gemma ? 3 : nil,
+            slidingLayers: gemma ? [true, false] : [], localRopeTheta: gemma ? 10_000 : nil)
     }
 
     /// Deterministic, distinct values for every LoRA parameter (B non-zero, so merging changes weights).

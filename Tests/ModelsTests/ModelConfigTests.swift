@@ -137,7 +137,7 @@ private func errorText(_ json: String) -> String {
         let base = #""hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"vocab_size":100"#
         #expect(
             errorText(#"{"model_type":"gemma2",\#(base),"num_attention_heads":4}"#)
-                == "/m/config.json: unsupported architecture gemma2; supported: llama, mistral, qwen2, qwen3")
+                == "/m/config.json: unsupported architecture gemma2; supported: llama, mistral, qwen2, qwen3, gemma3")
         #expect(
             errorText(#"{\#(base),"num_attention_heads":4}"#)
                 == "/m/config.json: missing 'model_type'; the model description is incomplete, re-export or"
@@ -213,7 +213,7 @@ private func errorText(_ json: String) -> String {
         }
         #expect(
             ModelsError.unsupportedArchitecture(path: "x.gguf", found: "falcon").description
-                == "x.gguf: unsupported architecture falcon; supported: llama, mistral, qwen2, qwen3")
+                == "x.gguf: unsupported architecture falcon; supported: llama, mistral, qwen2, qwen3, gemma3")
     }
 
     @Test func missingAndBadMetadataNameTheKey() throws {

@@ -67,6 +67,10 @@ public struct ArchitectureSpec: Sendable {
     // Storage.
     /// Whether a GGUF of this family has q_proj/k_proj rows reordered per head (DESIGN.md §4 trap 1).
     public let ggufPermutesQueryKey: Bool
+    /// Whether Ollama is known to apply a GGUF LoRA adapter (`FROM base` + `ADAPTER`) to this family. Its newer
+    /// engine runs gemma3, qwen3, mistral3 and others itself and stops with "loras are not yet implemented"; the
+    /// families that still go through its llama.cpp runner take adapters. Elsewhere the merged GGUF is the route.
+    public let ollamaAppliesAdapters: Bool
     /// Per-layer names that differ from the llama table (Gemma's feed-forward pre-norm is `pre_feedforward_layernorm`;
     /// its `post_attention_layernorm` is the post-attention norm).
     let renamed: [WeightRole: (huggingFace: String, gguf: String)]

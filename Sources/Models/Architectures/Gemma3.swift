@@ -12,7 +12,7 @@ extension ArchitectureSpec {
         tiesEmbeddingsByDefault: true,
         norm: .offsetByOne, sandwichNorms: true, feedForward: .geGLU, queryKeyNorm: true, attentionBias: .configured,
         scalesEmbedding: true, slidingWindowPattern: 6,
-        ggufPermutesQueryKey: false,
+        ggufPermutesQueryKey: false, ollamaAppliesAdapters: false,
         renamed: [.mlpNorm: ("pre_feedforward_layernorm.weight", "ffn_norm.weight")])
 
     /// llama.cpp's GGUFs carry no `query_pre_attn_scalar`: it scales by 1/√D except for the 27B model (62 layers),

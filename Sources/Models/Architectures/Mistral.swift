@@ -8,5 +8,5 @@ extension ArchitectureSpec {
         tiesEmbeddingsByDefault: false,
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
         scalesEmbedding: false, slidingWindowPattern: nil,
-        ggufPermutesQueryKey: true, renamed: [:])
+        ggufPermutesQueryKey: true, ollamaAppliesAdapters: true, renamed: [:])
 }

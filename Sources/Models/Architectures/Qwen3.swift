@@ -8,5 +8,5 @@ extension ArchitectureSpec {
         tiesEmbeddingsByDefault: false,
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: true, attentionBias: .configured,
         scalesEmbedding: false, slidingWindowPattern: nil,
-        ggufPermutesQueryKey: false, renamed: [:])
+        ggufPermutesQueryKey: false, ollamaAppliesAdapters: false, renamed: [:])
 }
