@@ -166,7 +166,7 @@ public enum MergedModel {
         let config = weights.config
         let expected = WeightNames.expectedTensors(for: config)
         let known = Set(expected.map(\.ggufName))
-        let normOffset: Float = config.architecture.spec.norm == .offsetByOne ? 1 : 0
+        let normOffset = config.architecture.spec.norm.offset
         for entry in expected {
             var values = try weights.tensor(entry.huggingFaceName).values
             // llama.cpp's converter stores Gemma's norms as 1 + w.

@@ -295,7 +295,15 @@ private struct RawHuggingFaceConfig: Decodable {
         var window: Int?
         var sliding: [Bool] = []
         var localTheta: Float?
-        if let pattern = spec.slidingWindowPattern {
+        switch spec.slidingWindow {
+        case .none:
+            break
+        case .everyLayer:
+            if let slidingWindow {
+                window = slidingWindow
+                sliding = Array(repeating: true, count: layers)
+            }
+        case .pattern(let pattern):
             window = slidingWindow ?? 4096
             if let layerTypes {
                 guard layerTypes.count == layers else {
@@ -314,8 +322,7 @@ private struct RawHuggingFaceConfig: Decodable {
                     }
                 }
             } else {
-                let every = slidingWindowPattern ?? pattern
-                sliding = (0..<layers).map { ($0 + 1) % max(every, 1) != 0 }
+                sliding = SlidingWindowRule.patterned(layers: layers, every: slidingWindowPattern ?? pattern)
             }
             if let nested = ropeByLayerType {
                 localTheta = nested.slidingAttention?.ropeTheta.map(Float.init)
@@ -326,9 +333,6 @@ private struct RawHuggingFaceConfig: Decodable {
                 }
             }
             localTheta = localTheta ?? Float(ropeLocalBaseFrequency ?? 10_000)
-        } else if architecture == .mistral, let slidingWindow {
-            window = slidingWindow
-            sliding = Array(repeating: true, count: layers)
         }
         var config = ModelConfig(
             architecture: architecture,
@@ -350,9 +354,8 @@ private struct RawHuggingFaceConfig: Decodable {
             eosTokenIds: eosTokenId?.values ?? [],
             embeddingMultiplier: spec.scalesEmbedding ? Float(hidden).squareRoot() : 1,
             slidingWindow: window, slidingLayers: sliding, localRopeTheta: localTheta)
-        if spec.slidingWindowPattern != nil {
-            // Gemma's config class defaults query_pre_attn_scalar to 256.
-            let scalar = queryPreAttentionScalar ?? 256
+        if let defaultScalar = spec.defaultQueryScalar {
+            let scalar = queryPreAttentionScalar ?? defaultScalar
             guard scalar > 0, scalar.isFinite else {
                 throw ModelsError.invalidValue(
                     path: path, key: "query_pre_attn_scalar", found: "\(scalar)", expected: "a positive number")
@@ -466,16 +469,18 @@ extension ModelConfig {
         var sliding: [Bool] = []
         var localTheta: Float?
         var attentionScale: Float?
-        if let pattern = spec.slidingWindowPattern {
+        if case .pattern(let pattern) = spec.slidingWindow {
             window = try optionalInt("\(a).attention.sliding_window") ?? 4096
             // Newer converters write the pattern as one flag per layer; older files rely on the family's default.
             if let flags = metadata["\(a).attention.sliding_window_pattern"]?.array, flags.count == layers {
                 sliding = flags.map { $0.bool ?? false }
             } else {
                 let every = try optionalInt("\(a).attention.sliding_window_pattern") ?? pattern
-                sliding = (0..<layers).map { ($0 + 1) % max(every, 1) != 0 }
+                sliding = SlidingWindowRule.patterned(layers: layers, every: every)
             }
             localTheta = Float(try optionalDouble("\(a).rope.freq_base_swa") ?? 10_000)
+        }
+        if spec.defaultQueryScalar != nil {
             let scalar = ArchitectureSpec.gemma3GGUFQueryScalar(
                 layers: layers, hidden: hidden, heads: heads, headDim: keyLength ?? hidden / max(heads, 1))
             attentionScale = 1 / Float(scalar).squareRoot()
@@ -631,7 +636,7 @@ extension ModelConfig {
             throw ModelsError.invalidValue(
                 path: path, key: keys.slidingWindowKey, found: "\(slidingWindow)", expected: "a positive number of tokens")
         }
-                if case .frequencyFactors(let factors) = ropeScaling, factors.count != headDim / 2 {
+        if case .frequencyFactors(let factors) = ropeScaling, factors.count != headDim / 2 {
             throw ModelsError.shapeMismatch(
                 path: path, tensor: "rope_freqs.weight", expected: [headDim / 2], found: [factors.count])
         }

@@ -90,7 +90,7 @@ public final class TransformerWeights: @unchecked Sendable {
         self.storage = storage
         let architecture = config.architecture
         // Norm weights become the multipliers the kernels apply: w, or 1 + w for Gemma.
-        let normOffset: Float = architecture.spec.norm == .offsetByOne ? 1 : 0
+        let normOffset = architecture.spec.norm.offset
         func buffer(_ role: WeightRole, _ layer: Int? = nil) throws -> FloatBuffer {
             let values = try source.take(WeightNames.huggingFaceName(role, layer: layer, architecture: architecture)).values
             return FloatBuffer(role.isNorm && normOffset != 0 ? values.map { $0 + normOffset } : values)

@@ -166,7 +166,7 @@ public struct ModelWeights: Sendable {
     public static func load(gguf file: GGUFFile) throws -> ModelWeights {
         let config = try ModelConfig.fromGGUF(file)
         let unpermute = config.architecture.ggufPermutesQueryKey
-        let normOffset: Float = config.architecture.spec.norm == .offsetByOne ? 1 : 0
+        let normOffset = config.architecture.spec.norm.offset
         var tensors: [String: WeightTensor] = [:]
         for expected in WeightNames.expectedTensors(for: config) {
             guard let info = file.tensor(named: expected.ggufName) else {

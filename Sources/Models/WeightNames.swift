@@ -82,10 +82,7 @@ public enum WeightNames {
 
     /// The table as `architecture` names its tensors.
     public static func table(for architecture: Architecture) -> [Row] {
-        let renamed = architecture.spec.renamed
-        return table.map { row in
-            renamed[row.role].map { Row(row.role, $0.huggingFace, $0.gguf) } ?? row
-        }
+        table.map { entry($0.role, architecture) }
     }
 
     /// The HF name of `role` (in `layer` for per-layer roles).

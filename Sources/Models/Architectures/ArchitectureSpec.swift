@@ -9,6 +9,30 @@ public enum NormWeighting: String, Sendable, Codable {
     /// y = x̂ · (1 + w) with w stored (Gemma). llama.cpp's converter stores 1 + w in the GGUF; Tailor's engine
     /// multiplies by 1 + w for both, and `ModelWeights` always holds w as transformers does.
     case offsetByOne
+
+    /// What the kernels' multiplier adds to the stored w (and llama.cpp's GGUFs store on top of it): 0 or 1.
+    public var offset: Float {
+        switch self {
+        case .plain: return 0
+        case .offsetByOne: return 1
+        }
+    }
+}
+
+/// Which layers attend through a sliding window.
+public enum SlidingWindowRule: Sendable, Equatable {
+    /// None; a `sliding_window` key, if any, is not applied (Qwen2's is off unless `use_sliding_window`).
+    case none
+    /// Every layer, when the config sets `sliding_window` (Mistral 7B v0.1).
+    case everyLayer
+    /// Every `n`-th layer attends globally, the others through the window, unless the config lists
+    /// `layer_types` (Gemma 3: 6).
+    case pattern(Int)
+
+    /// For each of `layers` layers, whether it is a sliding-window layer when every `every`-th one is global.
+    static func patterned(layers: Int, every: Int) -> [Bool] {
+        (0..<layers).map { ($0 + 1) % max(every, 1) != 0 }
+    }
 }
 
 /// The feed-forward block of a layer.
@@ -60,9 +84,10 @@ public struct ArchitectureSpec: Sendable {
     public let attentionBias: AttentionBiasRule
     /// The token embeddings are multiplied by √C before the first layer (Gemma).
     public let scalesEmbedding: Bool
-    /// Every `slidingWindowPattern`-th layer attends globally, the others through the sliding window (Gemma 3:
-    /// 6); nil when the family has no such pattern.
-    public let slidingWindowPattern: Int?
+    public let slidingWindow: SlidingWindowRule
+    /// transformers' default `query_pre_attn_scalar` when the family reads that key (Gemma: 256); nil: the scale
+    /// is 1/√D.
+    public let defaultQueryScalar: Double?
 
     // Storage.
     /// Whether a GGUF of this family has q_proj/k_proj rows reordered per head (DESIGN.md §4 trap 1).

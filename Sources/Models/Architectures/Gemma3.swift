@@ -11,7 +11,7 @@ extension ArchitectureSpec {
         causalLMClass: "Gemma3ForCausalLM", defaultMaxPositions: 131_072, defaultRopeTheta: 1_000_000,
         tiesEmbeddingsByDefault: true,
         norm: .offsetByOne, sandwichNorms: true, feedForward: .geGLU, queryKeyNorm: true, attentionBias: .configured,
-        scalesEmbedding: true, slidingWindowPattern: 6,
+        scalesEmbedding: true, slidingWindow: .pattern(6), defaultQueryScalar: 256,
         ggufPermutesQueryKey: false, ollamaAppliesAdapters: false,
         renamed: [.mlpNorm: ("pre_feedforward_layernorm.weight", "ffn_norm.weight")])
 

@@ -7,6 +7,6 @@ extension ArchitectureSpec {
         causalLMClass: "LlamaForCausalLM", defaultMaxPositions: 2048, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
-        scalesEmbedding: false, slidingWindowPattern: nil,
+        scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil,
         ggufPermutesQueryKey: true, ollamaAppliesAdapters: true, renamed: [:])
 }

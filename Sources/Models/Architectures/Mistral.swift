@@ -7,6 +7,6 @@ extension ArchitectureSpec {
         causalLMClass: "MistralForCausalLM", defaultMaxPositions: 131_072, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
-        scalesEmbedding: false, slidingWindowPattern: nil,
+        scalesEmbedding: false, slidingWindow: .everyLayer, defaultQueryScalar: nil,
         ggufPermutesQueryKey: true, ollamaAppliesAdapters: true, renamed: [:])
 }

@@ -7,6 +7,6 @@ extension ArchitectureSpec {
         causalLMClass: "Qwen3ForCausalLM", defaultMaxPositions: 32_768, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: true, attentionBias: .configured,
-        scalesEmbedding: false, slidingWindowPattern: nil,
+        scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil,
         ggufPermutesQueryKey: false, ollamaAppliesAdapters: false, renamed: [:])
 }
