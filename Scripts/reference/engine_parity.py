@@ -44,6 +44,13 @@ CASES = {
     "gemma3_v5": dict(model_type="gemma3_text", head_dim=16, query_pre_attn_scalar=16, sliding_window=2,
                       layer_types=["full_attention", "sliding_attention"], rope_theta=1000000.0,
                       rope_local_base_freq=10000.0, tie_word_embeddings=False, serialize="transformers"),
+    # Gemma 2: Gemma 3's layer without q/k norm, with attention and final logit soft-capping (caps small enough
+    # for tanh to bend these scores and logits), one RoPE base, and the default alternation (layer 0 sliding).
+    "gemma2": dict(model_type="gemma2", head_dim=16, query_pre_attn_scalar=24, sliding_window=3,
+                   attn_logit_softcapping=4.0, final_logit_softcapping=12.0, tie_word_embeddings=True),
+    # Granite: the llama layer with embedding, residual and attention multipliers and logits divided by a scale.
+    "granite": dict(model_type="granite", embedding_multiplier=3.0, residual_multiplier=0.4,
+                    attention_multiplier=0.3, logits_scaling=2.5, tie_word_embeddings=True),
 }
 RANK, ALPHA = 4, 8.0
 

@@ -73,7 +73,7 @@ public enum MergedModel {
             object["mlp_bias"] = false
         case .qwen3:
             object["attention_bias"] = config.attentionBias
-        case .gemma3:
+        case .gemma2, .gemma3:
             object["attention_bias"] = config.attentionBias
             object["hidden_activation"] = spec.feedForward.huggingFaceActivation
             object["query_pre_attn_scalar"] = Double(1 / (config.attentionScale * config.attentionScale)).rounded()
@@ -81,9 +81,18 @@ public enum MergedModel {
             object["layer_types"] = (0..<config.layerCount).map {
                 config.window(layer: $0) == nil ? "full_attention" : "sliding_attention"
             }
-            object["rope_local_base_freq"] = Double(config.localRopeTheta ?? config.ropeTheta)
-            object["attn_logit_softcapping"] = NSNull()
-            object["final_logit_softcapping"] = NSNull()
+            if config.architecture == .gemma3 {
+                object["rope_local_base_freq"] = Double(config.localRopeTheta ?? config.ropeTheta)
+            }
+            object["attn_logit_softcapping"] = config.attentionSoftCap.map { Double($0) as Any } ?? NSNull()
+            object["final_logit_softcapping"] = config.finalSoftCap.map { Double($0) as Any } ?? NSNull()
+        case .granite:
+            object["attention_bias"] = config.attentionBias
+            object["mlp_bias"] = false
+            object["embedding_multiplier"] = Double(config.embeddingMultiplier)
+            object["residual_multiplier"] = Double(config.residualMultiplier)
+            object["attention_multiplier"] = Double(config.attentionScale)
+            object["logits_scaling"] = Double(config.logitsScaling)
         case .mistral:
             object["sliding_window"] = config.slidingWindow ?? NSNull()
         case .qwen2:

@@ -4,7 +4,7 @@ import Foundation
 
 /// The decoder-only transformer families Tailor implements; each has its spec in `Architectures/`.
 public enum Architecture: String, Sendable, Codable, CaseIterable {
-    case llama, mistral, qwen2, qwen3, gemma3
+    case llama, mistral, qwen2, qwen3, gemma2, gemma3, granite
 }
 
 /// How RoPE frequencies are rescaled for long contexts (DESIGN.md §4 trap 12).
@@ -64,6 +64,14 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     /// RoPE base of the sliding-window layers when it differs from `ropeTheta` (Gemma 3: 10k locally, 1M
     /// globally); those layers then take no `ropeScaling`.
     public var localRopeTheta: Float?
+    /// Attention scores become cap·tanh(s/cap) before the softmax (Gemma 2); nil: no capping.
+    public var attentionSoftCap: Float?
+    /// Output logits become cap·tanh(z/cap) (Gemma 2); nil: no capping.
+    public var finalSoftCap: Float?
+    /// Each residual branch (attention, feed-forward) is multiplied by this before it is added (Granite; else 1).
+    public var residualMultiplier: Float
+    /// The output logits are divided by this (Granite's `logits_scaling`; else 1).
+    public var logitsScaling: Float
 
     public init(
         architecture: Architecture, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
@@ -71,7 +79,8 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         ropeScaling: RopeScaling?, maxPositionEmbeddings: Int, tieWordEmbeddings: Bool, attentionBias: Bool,
         qkNorm: Bool, bosTokenId: Int?, eosTokenIds: [Int], attentionScale: Float? = nil,
         embeddingMultiplier: Float = 1, slidingWindow: Int? = nil, slidingLayers: [Bool] = [],
-        localRopeTheta: Float? = nil
+        localRopeTheta: Float? = nil, attentionSoftCap: Float? = nil, finalSoftCap: Float? = nil,
+        residualMultiplier: Float = 1, logitsScaling: Float = 1
     ) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
@@ -95,6 +104,10 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         self.slidingWindow = slidingWindow
         self.slidingLayers = slidingLayers
         self.localRopeTheta = localRopeTheta
+        self.attentionSoftCap = attentionSoftCap
+        self.finalSoftCap = finalSoftCap
+        self.residualMultiplier = residualMultiplier
+        self.logitsScaling = logitsScaling
     }
 
     /// The factor on q·kᵀ.
@@ -140,7 +153,10 @@ extension ModelConfig {
         } catch {
             throw describe(error, path: path)
         }
-        return try raw.resolve(architecture: architecture, ropeByLayerType: byLayerType, path: path)
+        // A key that is absent takes transformers' default; one set to null turns soft-capping off.
+        let keys = Set(((try? JSONSerialization.jsonObject(with: configJSON)) as? [String: Any])?.keys ?? [:].keys)
+        return try raw.resolve(
+            architecture: architecture, ropeByLayerType: byLayerType, presentKeys: keys, path: path)
     }
 
     /// Turns Foundation's decoding errors into messages that name the key.
@@ -198,6 +214,10 @@ private struct RawHuggingFaceConfig: Decodable {
     let ropeLocalBaseFrequency: Double?
     let attentionLogitSoftCap: Double?
     let finalLogitSoftCap: Double?
+    let embeddingMultiplier: Double?
+    let residualMultiplier: Double?
+    let attentionMultiplier: Double?
+    let logitsScaling: Double?
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size"
@@ -223,6 +243,10 @@ private struct RawHuggingFaceConfig: Decodable {
         case ropeLocalBaseFrequency = "rope_local_base_freq"
         case attentionLogitSoftCap = "attn_logit_softcapping"
         case finalLogitSoftCap = "final_logit_softcapping"
+        case embeddingMultiplier = "embedding_multiplier"
+        case residualMultiplier = "residual_multiplier"
+        case attentionMultiplier = "attention_multiplier"
+        case logitsScaling = "logits_scaling"
     }
 
     /// transformers ≥ 5 nests `rope_parameters` by layer type for families with local and global layers.
@@ -274,18 +298,38 @@ private struct RawHuggingFaceConfig: Decodable {
     }
 
     func resolve(
-        architecture: Architecture, ropeByLayerType: RopeByLayerType.Nested?, path: String
+        architecture: Architecture, ropeByLayerType: RopeByLayerType.Nested?, presentKeys: Set<String>, path: String
     ) throws -> ModelConfig {
         func require(_ value: Int?, _ key: String) throws -> Int {
             guard let value else { throw ModelsError.missingKey(path: path, key: key) }
             return value
         }
-        let spec = architecture.spec
-        for (key, cap) in [("attn_logit_softcapping", attentionLogitSoftCap), ("final_logit_softcapping", finalLogitSoftCap)]
-        where cap != nil {
-            throw ModelsError.invalidValue(
-                path: path, key: key, found: "\(cap!)", expected: "null (soft-capping is not implemented for \(architecture.rawValue))")
+        func positive(_ value: Double?, _ key: String) throws -> Float? {
+            guard let value else { return nil }
+            guard value > 0, value.isFinite else {
+                throw ModelsError.invalidValue(path: path, key: key, found: "\(value)", expected: "a positive number")
+            }
+            return Float(value)
         }
+        let spec = architecture.spec
+        let caps = [("attn_logit_softcapping", attentionLogitSoftCap), ("final_logit_softcapping", finalLogitSoftCap)]
+        if spec.logitSoftCapping == nil {
+            for (key, cap) in caps where cap != nil {
+                throw ModelsError.invalidValue(
+                    path: path, key: key, found: "\(cap!)",
+                    expected: "null (\(architecture.rawValue) models have no soft-capping)")
+            }
+        }
+        let defaultCaps = spec.logitSoftCapping
+        let attentionCap = try positive(
+            presentKeys.contains(caps[0].0) ? attentionLogitSoftCap : defaultCaps?.attention, caps[0].0)
+        let finalCap = try positive(presentKeys.contains(caps[1].0) ? finalLogitSoftCap : defaultCaps?.final, caps[1].0)
+        let multipliers = spec.graniteMultipliers
+        let granite = (
+            embedding: try positive(multipliers ? embeddingMultiplier ?? 1 : nil, "embedding_multiplier"),
+            residual: try positive(multipliers ? residualMultiplier ?? 1 : nil, "residual_multiplier"),
+            attention: try positive(multipliers ? attentionMultiplier ?? 1 : nil, "attention_multiplier"),
+            logits: try positive(multipliers ? logitsScaling ?? 1 : nil, "logits_scaling"))
         let hidden = try require(hiddenSize, "hidden_size")
         let heads = try require(headCount, "num_attention_heads")
         let layers = try require(layerCount, "num_hidden_layers")
@@ -332,7 +376,7 @@ private struct RawHuggingFaceConfig: Decodable {
                     scalingKey = "rope_parameters.full_attention"
                 }
             }
-            localTheta = localTheta ?? Float(ropeLocalBaseFrequency ?? 10_000)
+            localTheta = localTheta ?? ropeLocalBaseFrequency.map(Float.init) ?? spec.defaultLocalRopeTheta
         }
         var config = ModelConfig(
             architecture: architecture,
@@ -352,8 +396,11 @@ private struct RawHuggingFaceConfig: Decodable {
             qkNorm: spec.queryKeyNorm,
             bosTokenId: bosTokenId,
             eosTokenIds: eosTokenId?.values ?? [],
-            embeddingMultiplier: spec.scalesEmbedding ? Float(hidden).squareRoot() : 1,
-            slidingWindow: window, slidingLayers: sliding, localRopeTheta: localTheta)
+            attentionScale: granite.attention,
+            embeddingMultiplier: spec.scalesEmbedding ? Float(hidden).squareRoot() : granite.embedding ?? 1,
+            slidingWindow: window, slidingLayers: sliding, localRopeTheta: localTheta,
+            attentionSoftCap: attentionCap, finalSoftCap: finalCap, residualMultiplier: granite.residual ?? 1,
+            logitsScaling: granite.logits ?? 1)
         if let defaultScalar = spec.defaultQueryScalar {
             let scalar = queryPreAttentionScalar ?? defaultScalar
             guard scalar > 0, scalar.isFinite else {
@@ -478,12 +525,34 @@ extension ModelConfig {
                 let every = try optionalInt("\(a).attention.sliding_window_pattern") ?? pattern
                 sliding = SlidingWindowRule.patterned(layers: layers, every: every)
             }
-            localTheta = Float(try optionalDouble("\(a).rope.freq_base_swa") ?? 10_000)
+            localTheta = try optionalDouble("\(a).rope.freq_base_swa").map(Float.init) ?? spec.defaultLocalRopeTheta
         }
-        if spec.defaultQueryScalar != nil {
-            let scalar = ArchitectureSpec.gemma3GGUFQueryScalar(
-                layers: layers, hidden: hidden, heads: heads, headDim: keyLength ?? hidden / max(heads, 1))
+        if let scalar = spec.ggufQueryScalar(
+            layers: layers, hidden: hidden, heads: heads, headDim: keyLength ?? hidden / max(heads, 1))
+        {
             attentionScale = 1 / Float(scalar).squareRoot()
+        }
+        func positive(_ key: String) throws -> Float? {
+            guard let value = try optionalDouble(key) else { return nil }
+            guard value > 0, value.isFinite else {
+                throw ModelsError.invalidValue(path: path, key: key, found: "\(value)", expected: "a positive number")
+            }
+            return Float(value)
+        }
+        var attentionCap: Float?, finalCap: Float?
+        var embeddingMultiplier: Float = spec.scalesEmbedding ? Float(hidden).squareRoot() : 1
+        var residualMultiplier: Float = 1, logitsScaling: Float = 1
+        if let defaults = spec.logitSoftCapping {
+            // llama.cpp applies transformers' defaults when the keys are absent.
+            attentionCap = try positive("\(a).attn_logit_softcapping") ?? Float(defaults.attention)
+            finalCap = try positive("\(a).final_logit_softcapping") ?? Float(defaults.final)
+        }
+        if spec.graniteMultipliers {
+            embeddingMultiplier = try positive("\(a).embedding_scale") ?? 1
+            residualMultiplier = try positive("\(a).residual_scale") ?? 1
+            logitsScaling = try positive("\(a).logit_scale") ?? 1
+            // Absent, llama.cpp scales by 1/√D.
+            attentionScale = try positive("\(a).attention.scale")
         }
         var config = ModelConfig(
             architecture: architecture,
@@ -504,8 +573,10 @@ extension ModelConfig {
             bosTokenId: try optionalInt("tokenizer.ggml.bos_token_id"),
             eosTokenIds: eos,
             attentionScale: attentionScale,
-            embeddingMultiplier: spec.scalesEmbedding ? Float(hidden).squareRoot() : 1,
-            slidingWindow: window, slidingLayers: sliding, localRopeTheta: localTheta)
+            embeddingMultiplier: embeddingMultiplier,
+            slidingWindow: window, slidingLayers: sliding, localRopeTheta: localTheta,
+            attentionSoftCap: attentionCap, finalSoftCap: finalCap, residualMultiplier: residualMultiplier,
+            logitsScaling: logitsScaling)
         try config.validate(path: path, keys: .gguf(a), headDimGiven: keyLength != nil)
         return config
     }

@@ -1,7 +1,8 @@
 // The decoder-only transformer with LoRA: an explicit forward and a mirrored backward, in the manner of llm.c. Base
 // weights are frozen; only LoRA A and B receive gradients, but dx still flows through every frozen W. The layer
-// recipe (norms, feed-forward kind, sandwich norms, embedding scale, per-layer window and RoPE base) comes from the
-// family's spec (Architectures/); ports of HF modeling_llama.py, modeling_qwen2/3.py and modeling_gemma3.py.
+// recipe (norms, feed-forward kind, sandwich norms, embedding scale, per-layer window and RoPE base, soft caps,
+// residual multiplier) comes from the family's spec (Architectures/); ports of HF modeling_llama.py,
+// modeling_qwen2/3.py, modeling_gemma2/3.py and modeling_granite.py.
 //
 // Legend (Tensors/Legend.swift): N tokens, C hidden, H/KVH heads, D head dim, F intermediate, V vocab, R LoRA rank.
 import Formats
@@ -89,11 +90,14 @@ public final class TransformerWeights: @unchecked Sendable {
         self.config = config
         self.storage = storage
         let architecture = config.architecture
-        // Norm weights become the multipliers the kernels apply: w, or 1 + w for Gemma.
+        // Norm weights become the multipliers the kernels apply: w, or 1 + w for Gemma. Granite's division of the
+        // logits by `logits_scaling` is folded into the final norm (the head is linear and has no bias).
         let normOffset = architecture.spec.norm.offset
         func buffer(_ role: WeightRole, _ layer: Int? = nil) throws -> FloatBuffer {
-            let values = try source.take(WeightNames.huggingFaceName(role, layer: layer, architecture: architecture)).values
-            return FloatBuffer(role.isNorm && normOffset != 0 ? values.map { $0 + normOffset } : values)
+            var values = try source.take(WeightNames.huggingFaceName(role, layer: layer, architecture: architecture)).values
+            if role.isNorm && normOffset != 0 { values = values.map { $0 + normOffset } }
+            if role == .finalNorm && config.logitsScaling != 1 { values = values.map { $0 / config.logitsScaling } }
+            return FloatBuffer(values)
         }
         func matrix(_ role: WeightRole, _ layer: Int? = nil) throws -> WeightMatrix {
             let tensor = try source.take(WeightNames.huggingFaceName(role, layer: layer, architecture: architecture))
@@ -252,7 +256,7 @@ final class GradientScratch {
     let normalized: FloatBuffer  // attn_norm or ffn_norm output [N, C]
     let activated: FloatBuffer  // SwiGLU output [N, F]
     let residual, hidden, finalNorm: FloatBuffer  // [N, C]
-    let projected: FloatBuffer  // ∂loss/∂(o or down output) before a sandwich post-norm [N, C]; empty without
+    let projected: FloatBuffer  // o or down output before a residual multiplier, or its gradient [N, C]; else empty
     let q, k, v, attention, qProjected, kProjected: FloatBuffer  // [N, H·D] / [N, KVH·D]
     let act: FloatBuffer  // ∂loss/∂SwiGLU output [N, F]
     let loraHidden: FloatBuffer  // [N, R]
@@ -266,7 +270,7 @@ final class GradientScratch {
         residual = FloatBuffer(count: n * c)
         hidden = FloatBuffer(count: n * c)
         finalNorm = FloatBuffer(count: n * c)
-        projected = FloatBuffer(count: config.architecture.spec.sandwichNorms ? n * c : 0)
+        projected = FloatBuffer(count: config.architecture.spec.sandwichNorms || config.residualMultiplier != 1 ? n * c : 0)
         q = FloatBuffer(count: n * qw)
         k = FloatBuffer(count: n * kw)
         v = FloatBuffer(count: n * kw)
@@ -338,7 +342,7 @@ public final class Transformer: @unchecked Sendable {
     private func attentionShape(_ layer: Int) -> AttentionShape {
         AttentionShape(
             heads: config.headCount, kvHeads: config.kvHeadCount, headDim: config.headDim,
-            window: config.window(layer: layer), scale: config.attentionScale)
+            window: config.window(layer: layer), scale: config.attentionScale, softCap: config.attentionSoftCap)
     }
 
     /// residual₀ = embedding[ids] · multiplier (√C for Gemma).
@@ -402,7 +406,8 @@ public final class Transformer: @unchecked Sendable {
         let layers = checkpointing ? 1 : config.layerCount
         let residualStreams = (config.layerCount + 1) * n * c
         let dropout = (lora?.dropout ?? 0) > 0 ? max(c, f, qw) : 0
-        let scratch = n * ((sandwich ? 5 : 4) * c + 3 * qw + 3 * kw + 2 * f + dropout + max(lora?.rank ?? 0, 1))
+        let branch = sandwich || config.residualMultiplier != 1
+        let scratch = n * ((branch ? 5 : 4) * c + 3 * qw + 3 * kw + 2 * f + dropout + max(lora?.rank ?? 0, 1))
         let crossEntropy = 128 * (config.vocabSize + 2 * c)
         let products = MatmulEngine.scratchBytes(
             precision: precision, weightElements: widenedElements,
@@ -476,7 +481,7 @@ public final class Transformer: @unchecked Sendable {
             lmHeadCrossEntropy(
                 hidden: scratch.finalNorm.pointer, weight: weights.outputHead, targets: targets.baseAddress!,
                 rows: n, dHidden: gradScale == nil ? nil : scratch.hidden.pointer, gradScale: gradScale ?? 0,
-                scratch: crossEntropy, matmul: matmul)
+                scratch: crossEntropy, matmul: matmul, softCap: config.finalSoftCap)
         }
         if gradScale != nil {
             rmsNormBackward(dx: scratch.residual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: last.pointer,
@@ -504,6 +509,7 @@ public final class Transformer: @unchecked Sendable {
         out.withUnsafeMutableBufferPointer { logits in
             matmul.forward(y: logits.baseAddress!, x: scratch.finalNorm.pointer, weight: weights.outputHead,
                            rows: batch.count, accumulate: false)
+            if let cap = config.finalSoftCap { softCapForward(logits.baseAddress!, count: logits.count, cap: cap) }
         }
         return out
     }
@@ -531,6 +537,7 @@ public final class Transformer: @unchecked Sendable {
         logits.withUnsafeMutableBufferPointer { out in
             matmul.forward(y: out.baseAddress!, x: scratch.finalNorm.pointer, weight: weights.outputHead, rows: 1,
                            accumulate: false)
+            if let cap = config.finalSoftCap { softCapForward(out.baseAddress!, count: out.count, cap: cap) }
         }
         return logits
     }
@@ -577,11 +584,16 @@ public final class Transformer: @unchecked Sendable {
                              v: a.v.pointer, layout: layout, rows: n, shape: attentionShape, pool: pool)
         }
         emit("attn_out", l, a.attention, n * h * d)
-        // mid = input + o(attention), or input + post_norm(o(attention)) with the sandwich
+        // mid = input + o(attention), input + post_norm(o(attention)) with the sandwich, or
+        // input + m·o(attention) with a residual multiplier
         if let projected = a.attentionProjected, let rstd = a.rstd3, let postNorm = w.postAttentionNorm {
             linearForward(l, .o, w.attentionOutput, x: a.attention, y: projected, rows: n, activations: a,
                           accumulate: false, training: training)
             addNormalized(to: a.mid, input: input, x: projected, rstd: rstd, weight: postNorm, rows: n)
+        } else if config.residualMultiplier != 1 {
+            linearForward(l, .o, w.attentionOutput, x: a.attention, y: scratch.projected, rows: n, activations: a,
+                          accumulate: false, training: training)
+            addScaled(to: a.mid, input: input, branch: scratch.projected, rows: n)
         } else {
             a.mid.pointer.update(from: input.pointer, count: n * c)
             linearForward(l, .o, w.attentionOutput, x: a.attention, y: a.mid, rows: n, activations: a,
@@ -596,11 +608,15 @@ public final class Transformer: @unchecked Sendable {
         linearForward(l, .up, w.up, x: norm2, y: a.up, rows: n, activations: a, accumulate: false, training: training)
         let act = scratch.activated
         gatedForward(h: act, gate: a.gate, up: a.up, count: n * config.intermediateSize)
-        // output = mid + down(act), or mid + post_norm(down(act)) with the sandwich
+        // output = mid + down(act), mid + post_norm(down(act)) with the sandwich, or mid + m·down(act)
         if let projected = a.mlpProjected, let rstd = a.rstd4, let postNorm = w.postMLPNorm {
             linearForward(l, .down, w.down, x: act, y: projected, rows: n, activations: a, accumulate: false,
                           training: training)
             addNormalized(to: output, input: a.mid, x: projected, rstd: rstd, weight: postNorm, rows: n)
+        } else if config.residualMultiplier != 1 {
+            linearForward(l, .down, w.down, x: act, y: scratch.projected, rows: n, activations: a, accumulate: false,
+                          training: training)
+            addScaled(to: output, input: a.mid, branch: scratch.projected, rows: n)
         } else {
             output.pointer.update(from: a.mid.pointer, count: n * c)
             linearForward(l, .down, w.down, x: act, y: output, rows: n, activations: a, accumulate: true,
@@ -619,6 +635,13 @@ public final class Transformer: @unchecked Sendable {
                        rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
         let y = scratch.normalized.pointer, base = input.pointer, o = out.pointer
         for i in 0..<(n * c) { o[i] = base[i] + y[i] }
+    }
+
+    /// out = input + m·branch with m the residual multiplier (Granite).
+    private func addScaled(to out: FloatBuffer, input: FloatBuffer, branch: FloatBuffer, rows n: Int) {
+        let m = config.residualMultiplier
+        let b = branch.pointer, base = input.pointer, o = out.pointer
+        for i in 0..<(n * config.hiddenSize) { o[i] = base[i] + m * b[i] }
     }
 
     /// y (+)= x·Wᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ, keeping t = drop(x)·Aᵀ for backward.
@@ -678,7 +701,7 @@ public final class Transformer: @unchecked Sendable {
         let norm = scratch.normalized
         rmsNormForward(y: norm.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: w.mlpNorm.pointer,
                        rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
-        let dDown = postNormBackward(dy: dResidual, x: a.mlpProjected, rstd: a.rstd4, weight: w.postMLPNorm, rows: n)
+        let dDown = branchBackward(dy: dResidual, x: a.mlpProjected, rstd: a.rstd4, weight: w.postMLPNorm, rows: n)
         linearBackward(l, .down, w.down, dy: dDown, x: scratch.activated, dx: scratch.act, rows: n, activations: a,
                        accumulate: false)
         // The saved gate and up are not read again this step: their gradients overwrite them (two [N, F] buffers
@@ -692,7 +715,7 @@ public final class Transformer: @unchecked Sendable {
                         weight: w.mlpNorm.pointer, rstd: a.rstd2.pointer, rows: n, channels: c, accumulate: true,
                         pool: pool)
         // Attention: mid = input + [post_norm](o(attention(rope(q), rope(k), v)))
-        let dProjected = postNormBackward(
+        let dProjected = branchBackward(
             dy: dResidual, x: a.attentionProjected, rstd: a.rstd3, weight: w.postAttentionNorm, rows: n)
         linearBackward(l, .o, w.attentionOutput, dy: dProjected, x: a.attention, dx: scratch.attention, rows: n,
                        activations: a, accumulate: false)
@@ -731,12 +754,19 @@ public final class Transformer: @unchecked Sendable {
         }
     }
 
-    /// ∂loss/∂x of a sandwich post-norm y = rmsnorm(x)·weight, in `scratch.projected`; `dy` itself without one.
-    private func postNormBackward(
+    /// ∂loss/∂x of a residual branch's output x: through a sandwich post-norm y = rmsnorm(x)·weight or a residual
+    /// multiplier (y = m·x), in `scratch.projected`; `dy` itself when the branch is added as it is.
+    private func branchBackward(
         dy: FloatBuffer, x: FloatBuffer?, rstd: FloatBuffer?, weight: FloatBuffer?, rows n: Int
     ) -> FloatBuffer {
         guard let scratch else { preconditionFailure("reserve allocates scratch") }
-        guard let x, let rstd, let weight else { return dy }
+        guard let x, let rstd, let weight else {
+            let m = config.residualMultiplier
+            guard m != 1 else { return dy }
+            let source = dy.pointer, out = scratch.projected.pointer
+            for i in 0..<(n * config.hiddenSize) { out[i] = m * source[i] }
+            return scratch.projected
+        }
         rmsNormBackward(dx: scratch.projected.pointer, dWeight: nil, dy: dy.pointer, x: x.pointer,
                         weight: weight.pointer, rstd: rstd.pointer, rows: n, channels: config.hiddenSize,
                         accumulate: false, pool: pool)

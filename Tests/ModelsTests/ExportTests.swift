@@ -7,14 +7,18 @@ import Testing
 
 enum ExportFixtures {
     static func config(_ architecture: Architecture, tied: Bool = true) -> ModelConfig {
-        let gemma = architecture == .gemma3
+        let gemma = architecture == .gemma2 || architecture == .gemma3
+        let gemma3 = architecture == .gemma3, gemma2 = architecture == .gemma2, granite = architecture == .granite
         return ModelConfig(
             architecture: architecture, hiddenSize: 16, intermediateSize: 24, layerCount: 2, headCount: 4,
-            kvHeadCount: 2, headDim: 4, vocabSize: 40, rmsNormEps: 1e-5, ropeTheta: gemma ? 1_000_000 : 10_000,
+            kvHeadCount: 2, headDim: 4, vocabSize: 40, rmsNormEps: 1e-5, ropeTheta: gemma3 ? 1_000_000 : 10_000,
             ropeScaling: nil, maxPositionEmbeddings: 64, tieWordEmbeddings: tied, attentionBias: architecture == .qwen2,
-            qkNorm: architecture == .qwen3 || gemma, bosTokenId: 1, eosTokenIds: [2],
-            attentionScale: gemma ? 0.5 : nil, embeddingMultiplier: gemma ? 4 : 1, slidingWindow: gemma ? 3 : nil,
-            slidingLayers: gemma ? [true, false] : [], localRopeTheta: gemma ? 10_000 : nil)
+            qkNorm: architecture == .qwen3 || gemma3, bosTokenId: 1, eosTokenIds: [2],
+            attentionScale: gemma ? 0.5 : (granite ? 0.0625 : nil),
+            embeddingMultiplier: gemma ? 4 : (granite ? 12 : 1), slidingWindow: gemma ? 3 : nil,
+            slidingLayers: gemma ? [true, false] : [], localRopeTheta: gemma3 ? 10_000 : nil,
+            attentionSoftCap: gemma2 ? 50 : nil, finalSoftCap: gemma2 ? 30 : nil,
+            residualMultiplier: granite ? 0.25 : 1, logitsScaling: granite ? 8 : 1)
     }
 
     /// Deterministic, distinct values for every LoRA parameter (B non-zero, so merging changes weights).

@@ -122,6 +122,62 @@ private func errorText(_ json: String) -> String {
         #expect(c.maxPositionEmbeddings == 40960 && c.ropeScaling == nil)
     }
 
+    /// A Gemma 2 2B-shaped config.json (transformers 4.42 layout).
+    static let gemma2 = """
+        {"architectures":["Gemma2ForCausalLM"],"attention_bias":false,"attention_dropout":0.0,
+         "attn_logit_softcapping":50.0,"bos_token_id":2,"cache_implementation":"hybrid","eos_token_id":[1,107],
+         "final_logit_softcapping":30.0,"head_dim":256,"hidden_act":"gelu_pytorch_tanh",
+         "hidden_activation":"gelu_pytorch_tanh","hidden_size":2304,"intermediate_size":9216,
+         "max_position_embeddings":8192,"model_type":"gemma2","num_attention_heads":8,"num_hidden_layers":26,
+         "num_key_value_heads":4,"pad_token_id":0,"query_pre_attn_scalar":256,"rms_norm_eps":1e-06,
+         "rope_theta":10000.0,"sliding_window":4096,"torch_dtype":"float32","vocab_size":256000}
+        """
+
+    @Test func gemma2CapsLogitsAndAlternatesWindowedLayers() throws {
+        let c = try config(Self.gemma2)
+        #expect(c.architecture == .gemma2 && !c.qkNorm && c.tieWordEmbeddings && c.headDim == 256)
+        #expect(c.attentionSoftCap == 50 && c.finalSoftCap == 30)
+        #expect(c.slidingWindow == 4096 && c.slidingLayers == (0..<26).map { $0 % 2 == 0 })
+        #expect(c.localRopeTheta == nil && c.ropeTheta == 10_000)  // one RoPE base for every layer
+        #expect(c.attentionScale == 1 / 16 && c.embeddingMultiplier == Float(2304).squareRoot())
+        #expect(WeightNames.layerRoles(for: c).contains(.postMLPNorm))
+        // An absent key takes transformers' default; null turns the cap off.
+        let absent = Self.gemma2.replacingOccurrences(of: #""attn_logit_softcapping":50.0,"#, with: "")
+            .replacingOccurrences(of: #""final_logit_softcapping":30.0,"#, with: #""final_logit_softcapping":null,"#)
+        let d = try config(absent)
+        #expect(d.attentionSoftCap == 50 && d.finalSoftCap == nil)
+        #expect(
+            errorText(Self.gemma2.replacingOccurrences(of: "30.0", with: "-1"))
+                .hasPrefix("/m/config.json: 'final_logit_softcapping' is -1.0, expected a positive number"))
+        // Families without soft-capping refuse a cap rather than ignore it.
+        #expect(
+            errorText(HuggingFaceConfigTests.llama32.replacingOccurrences(
+                of: #""use_cache":true"#, with: #""use_cache":true,"final_logit_softcapping":30.0"#))
+                .hasPrefix("/m/config.json: 'final_logit_softcapping' is 30.0, expected null"))
+    }
+
+    @Test func graniteReadsItsFourMultipliers() throws {
+        // A Granite 3.1 2B-shaped config.json.
+        let c = try config(
+            """
+            {"architectures":["GraniteForCausalLM"],"attention_bias":false,"attention_dropout":0.1,
+             "attention_multiplier":0.015625,"bos_token_id":0,"embedding_multiplier":12.0,"eos_token_id":0,
+             "hidden_act":"silu","hidden_size":2048,"intermediate_size":8192,"logits_scaling":8.0,
+             "max_position_embeddings":131072,"mlp_bias":false,"model_type":"granite","num_attention_heads":32,
+             "num_hidden_layers":40,"num_key_value_heads":8,"pad_token_id":0,"residual_multiplier":0.22,
+             "rms_norm_eps":1e-05,"rope_scaling":null,"rope_theta":5000000.0,"tie_word_embeddings":true,
+             "vocab_size":49155}
+            """)
+        #expect(c.architecture == .granite && c.tieWordEmbeddings && c.headDim == 64 && c.ropeTheta == 5_000_000)
+        #expect(c.embeddingMultiplier == 12 && c.residualMultiplier == Float(0.22))
+        #expect(c.attentionScale == 0.015625 && c.logitsScaling == 8)
+        #expect(c.attentionSoftCap == nil && c.slidingLayers.isEmpty)
+        // transformers' defaults are 1 for all four, including the attention scale (not 1/√D).
+        let plain = try config(
+            #"{"model_type":"granite","hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":100}"#)
+        #expect(plain.attentionScale == 1 && plain.embeddingMultiplier == 1 && plain.logitsScaling == 1)
+    }
+
     @Test func linearRopeScaling() throws {
         let c = try config(
             """
@@ -136,8 +192,8 @@ private func errorText(_ json: String) -> String {
     @Test func errorsNameTheFileAndKey() {
         let base = #""hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"vocab_size":100"#
         #expect(
-            errorText(#"{"model_type":"gemma2",\#(base),"num_attention_heads":4}"#)
-                == "/m/config.json: unsupported architecture gemma2; supported: llama, mistral, qwen2, qwen3, gemma3")
+            errorText(#"{"model_type":"mixtral",\#(base),"num_attention_heads":4}"#)
+                == "/m/config.json: unsupported architecture mixtral; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3, granite")
         #expect(
             errorText(#"{\#(base),"num_attention_heads":4}"#)
                 == "/m/config.json: missing 'model_type'; the model description is incomplete, re-export or"
@@ -213,7 +269,41 @@ private func errorText(_ json: String) -> String {
         }
         #expect(
             ModelsError.unsupportedArchitecture(path: "x.gguf", found: "falcon").description
-                == "x.gguf: unsupported architecture falcon; supported: llama, mistral, qwen2, qwen3, gemma3")
+                == "x.gguf: unsupported architecture falcon; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3, granite")
+    }
+
+    /// The smallest metadata block of `architecture` that resolves.
+    static func minimalMetadata(_ a: String) -> GGUFWriter {
+        var writer = GGUFWriter()
+        writer.set("general.architecture", .string(a))
+        writer.set("\(a).block_count", .uint32(4))
+        writer.set("\(a).embedding_length", .uint32(64))
+        writer.set("\(a).feed_forward_length", .uint32(96))
+        writer.set("\(a).attention.head_count", .uint32(4))
+        writer.set("\(a).attention.layer_norm_rms_epsilon", .float32(1e-6))
+        writer.set("\(a).context_length", .uint32(4096))
+        writer.set("\(a).vocab_size", .uint32(100))
+        return writer
+    }
+
+    @Test func graniteAndGemma2ScalarsComeFromTheirKeys() throws {
+        var granite = Self.minimalMetadata("granite")
+        granite.set("granite.embedding_scale", .float32(12))
+        granite.set("granite.residual_scale", .float32(0.25))
+        granite.set("granite.attention.scale", .float32(0.0625))
+        granite.set("granite.logit_scale", .float32(8))
+        let g = try ModelConfig.fromGGUF(try GGUFFile(mapped: MappedFile(bytes: try granite.encoded(), path: "g.gguf")))
+        #expect(g.architecture == .granite && g.architecture.ggufPermutesQueryKey)
+        #expect(g.embeddingMultiplier == 12 && g.residualMultiplier == 0.25 && g.attentionScale == 0.0625)
+        #expect(g.logitsScaling == 8)
+        var gemma = Self.minimalMetadata("gemma2")
+        gemma.set("gemma2.attention.sliding_window", .uint32(4096))
+        gemma.set("gemma2.final_logit_softcapping", .float32(30))
+        let c = try ModelConfig.fromGGUF(try GGUFFile(mapped: MappedFile(bytes: try gemma.encoded(), path: "c.gguf")))
+        // llama.cpp's defaults fill an absent cap; the scale is 1/√D (not the 27B's C/H).
+        #expect(c.architecture == .gemma2 && c.attentionSoftCap == 50 && c.finalSoftCap == 30)
+        #expect(c.slidingLayers == [true, false, true, false] && c.localRopeTheta == nil)
+        #expect(c.attentionScale == 1 / 4 && c.embeddingMultiplier == 8)
     }
 
     @Test func missingAndBadMetadataNameTheKey() throws {

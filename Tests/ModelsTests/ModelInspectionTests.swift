@@ -47,7 +47,7 @@ import Testing
             inspection.trainable
                 == .no(
                     reason:
-                        "\(url.path): unsupported architecture phi3; supported: llama, mistral, qwen2, qwen3, gemma3")
+                        "\(url.path): unsupported architecture phi3; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3, granite")
         )
         #expect(inspection.tokenizer == .gguf("llama"))
     }

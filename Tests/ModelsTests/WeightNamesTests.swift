@@ -27,7 +27,7 @@ import Testing
         #expect(Set(rows.map(\.gguf)).count == rows.count)
     }
 
-    @Test func gemmaNamesItsSandwichNorms() {
+    @Test(arguments: [Architecture.gemma2, .gemma3]) func gemmaNamesItsSandwichNorms(architecture: Architecture) {
         let pairs = [
             ("model.layers.0.post_attention_layernorm.weight", "blk.0.post_attention_norm.weight"),
             ("model.layers.0.pre_feedforward_layernorm.weight", "blk.0.ffn_norm.weight"),
@@ -35,14 +35,15 @@ import Testing
             ("model.layers.4.self_attn.k_norm.weight", "blk.4.attn_k_norm.weight"),
         ]
         for (hf, gguf) in pairs {
-            #expect(WeightNames.ggufName(forHuggingFace: hf, architecture: .gemma3) == gguf)
-            #expect(WeightNames.huggingFaceName(forGGUF: gguf, architecture: .gemma3) == hf)
+            #expect(WeightNames.ggufName(forHuggingFace: hf, architecture: architecture) == gguf)
+            #expect(WeightNames.huggingFaceName(forGGUF: gguf, architecture: architecture) == hf)
         }
         var config = Self.tiny
-        config.architecture = .gemma3
-        config.qkNorm = true
+        config.architecture = architecture
+        config.qkNorm = architecture.spec.queryKeyNorm
+        let queryKeyNorms: [WeightRole] = architecture == .gemma3 ? [.queryNorm, .keyNorm] : []
         #expect(WeightNames.layerRoles(for: config) == [
-            .attentionNorm, .query, .key, .value, .attentionOutput, .queryNorm, .keyNorm, .postAttentionNorm,
+            .attentionNorm, .query, .key, .value, .attentionOutput] + queryKeyNorms + [.postAttentionNorm,
             .mlpNorm, .gate, .up, .down, .postMLPNorm,
         ])
     }

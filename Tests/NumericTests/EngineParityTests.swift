@@ -106,7 +106,9 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
 }
 
 @Suite struct EngineParityTests {
-    static let cases = ["llama_untied", "llama_tied", "llama3_rope", "qwen2", "qwen3", "mistral", "gemma3", "gemma3_v5"]
+    static let cases = [
+        "llama_untied", "llama_tied", "llama3_rope", "qwen2", "qwen3", "mistral", "gemma3", "gemma3_v5", "gemma2", "granite",
+    ]
 
     @Test(arguments: cases, ["padded", "packed"])
     func logitsLossAndGradientsMatchPEFT(name: String, mode: String) throws {
@@ -163,7 +165,7 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
         }
     }
 
-    @Test(arguments: ["qwen3", "gemma3"])
+    @Test(arguments: ["qwen3", "gemma3", "gemma2", "granite"])
     func checkpointingGivesTheSameGradients(name: String) throws {
         let fixture = try ParityCase(name)
         let batch = TokenBatch(sequences: fixture.sequences, labels: fixture.labels)

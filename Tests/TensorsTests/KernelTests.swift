@@ -315,15 +315,29 @@ private func checkGatedActivation(
     }
 }
 
-// Every attention test runs causal and with a sliding window of 2, shorter than the first sequence.
-private let windows: [Int?] = [nil, 2]
+/// A mask and score rule for the attention tests.
+struct AttentionVariant: Sendable, CustomStringConvertible {
+    let window: Int?
+    let softCap: Float?
+    var description: String { "window \(window.map(String.init) ?? "none"), cap \(softCap.map { "\($0)" } ?? "none")" }
+    func shape(heads: Int, kvHeads: Int, headDim: Int) -> AttentionShape {
+        AttentionShape(heads: heads, kvHeads: kvHeads, headDim: headDim, window: window, softCap: softCap)
+    }
+}
+
+// Every attention test runs causal, with a sliding window of 2 (shorter than the first sequence), and with scores
+// soft-capped at 0.8 (well inside tanh's bend for these inputs).
+private let windows: [AttentionVariant] = [
+    AttentionVariant(window: nil, softCap: nil), AttentionVariant(window: 2, softCap: nil),
+    AttentionVariant(window: 2, softCap: 0.8),
+]
 
 @Suite struct AttentionTests {
     // Two packed sequences and two padding tokens.
     let sequenceIds: [Int32] = [0, 0, 0, 1, 1, -1, -1]
 
-    @Test(arguments: windows) func packedForwardMatchesNaiveAndIgnoresOtherSequences(window: Int?) {
-        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8, window: window)
+    @Test(arguments: windows) func packedForwardMatchesNaiveAndIgnoresOtherSequences(variant: AttentionVariant) {
+        let shape = variant.shape(heads: 4, kvHeads: 2, headDim: 8)
         let rows = sequenceIds.count
         let q = randomFloats(rows * 4 * 8, seed: 40)
         let k = randomFloats(rows * 2 * 8, seed: 41)
@@ -335,6 +349,12 @@ private let windows: [Int?] = [nil, 2]
         var naive = [Float](repeating: 0, count: rows * 32)
         attentionForwardNaive(out: &naive, q: q, k: k, v: v, sequenceIds: sequenceIds, shape: shape)
         #expect(maxRelativeError(out, naive) < 1e-5)
+        if variant.softCap != nil {  // the cap changes the result
+            var uncapped = [Float](repeating: 0, count: rows * 32)
+            attentionForwardNaive(out: &uncapped, q: q, k: k, v: v, sequenceIds: sequenceIds,
+                                  shape: AttentionShape(heads: 4, kvHeads: 2, headDim: 8, window: variant.window))
+            #expect(maxRelativeError(out, uncapped) > 1e-2)
+        }
         // The second sequence alone gives the same outputs: nothing leaks across sequences.
         var alone = [Float](repeating: 0, count: 2 * 32), aloneLSE = [Float](repeating: 0, count: 8)
         attentionForward(
@@ -344,8 +364,8 @@ private let windows: [Int?] = [nil, 2]
         #expect(out[(5 * 32)...].allSatisfy { $0 == 0 })  // padding rows produce nothing
     }
 
-    @Test(arguments: windows) func backwardMatchesFiniteDifferences(window: Int?) {
-        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8, window: window)
+    @Test(arguments: windows) func backwardMatchesFiniteDifferences(variant: AttentionVariant) {
+        let shape = variant.shape(heads: 4, kvHeads: 2, headDim: 8)
         let rows = sequenceIds.count
         let q = randomFloats(rows * 32, seed: 43)
         let k = randomFloats(rows * 16, seed: 44)
@@ -375,8 +395,8 @@ private let windows: [Int?] = [nil, 2]
 }
 
 @Suite struct AttentionDecodeTests {
-    @Test(arguments: windows) func decodingAgainstTheCacheEqualsTheFullForward(window: Int?) {
-        let shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 8, window: window)
+    @Test(arguments: windows) func decodingAgainstTheCacheEqualsTheFullForward(variant: AttentionVariant) {
+        let shape = variant.shape(heads: 4, kvHeads: 2, headDim: 8)
         let rows = 6
         let q = randomFloats(rows * 32, seed: 47)
         let k = randomFloats(rows * 16, seed: 48)
@@ -400,7 +420,7 @@ private let windows: [Int?] = [nil, 2]
     let rows = 6, channels = 8, vocab = 50
     let targets: [Int32] = [3, -1, 49, 0, -1, 17]
 
-    @Test func chunkedMatchesNaiveAndFiniteDifferences() {
+    @Test(arguments: [nil, 1.5] as [Float?]) func chunkedMatchesNaiveAndFiniteDifferences(softCap: Float?) {
         let hidden = randomFloats(rows * channels, seed: 50)
         let weight = randomFloats(vocab * channels, seed: 51)
         let scale: Float = 1 / 4
@@ -410,17 +430,25 @@ private let windows: [Int?] = [nil, 2]
         let matrix = WeightMatrix(weight, rows: vocab, columns: channels)
         let matmul = MatmulEngine(precision: .fp32, pool: pool)
         let totals = lmHeadCrossEntropy(hidden: hidden, weight: matrix, targets: targets, rows: rows,
-                                        dHidden: &dHidden, gradScale: scale, scratch: scratch, matmul: matmul)
+                                        dHidden: &dHidden, gradScale: scale, scratch: scratch, matmul: matmul,
+                                        softCap: softCap)
         var naiveGrad = [Float](repeating: 0, count: rows * channels)
         let naive = lmHeadCrossEntropyNaive(hidden: hidden, weight: weight, targets: targets, rows: rows,
-                                            channels: channels, vocab: vocab, dHidden: &naiveGrad, gradScale: scale)
+                                            channels: channels, vocab: vocab, dHidden: &naiveGrad, gradScale: scale,
+                                            softCap: softCap)
+        if softCap != nil {  // the cap changes the loss
+            let uncapped = lmHeadCrossEntropyNaive(hidden: hidden, weight: weight, targets: targets, rows: rows,
+                                                   channels: channels, vocab: vocab, dHidden: nil, gradScale: scale)
+            #expect(abs(uncapped - naive) > 1e-2)
+        }
         #expect(totals.targetCount == 4)
         #expect(abs(totals.lossSum - naive) < 1e-4)
         #expect(maxRelativeError(dHidden, naiveGrad) < 1e-5)
         #expect(dHidden[channels..<(2 * channels)].allSatisfy { $0 == 0 })
         let numeric = finiteDifferences(hidden, epsilon: 1e-2) { h in
             Double(scale) * lmHeadCrossEntropy(hidden: h, weight: matrix, targets: targets, rows: rows, dHidden: nil,
-                                               gradScale: scale, scratch: scratch, matmul: matmul).lossSum
+                                               gradScale: scale, scratch: scratch, matmul: matmul,
+                                               softCap: softCap).lossSum
         }
         for (i, value) in numeric { #expect(abs(value - dHidden[i]) < 2e-3, "dHidden[\(i)]") }
     }

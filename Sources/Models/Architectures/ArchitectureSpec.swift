@@ -88,10 +88,21 @@ public struct ArchitectureSpec: Sendable {
     /// transformers' default `query_pre_attn_scalar` when the family reads that key (Gemma: 256); nil: the scale
     /// is 1/√D.
     public let defaultQueryScalar: Double?
+    /// RoPE base of the sliding-window layers when the config gives none (Gemma 3: 10k); nil: they share
+    /// `rope_theta` with the global layers (Gemma 2).
+    public let defaultLocalRopeTheta: Float?
+    /// transformers' defaults for `attn_logit_softcapping` and `final_logit_softcapping` when the family reads
+    /// them (Gemma 2: 50 and 30; an explicit null turns one off); nil: the family refuses both keys.
+    public let logitSoftCapping: (attention: Double, final: Double)?
+    /// Reads `embedding_multiplier`, `residual_multiplier`, `attention_multiplier` and `logits_scaling` (Granite).
+    public let graniteMultipliers: Bool
 
     // Storage.
     /// Whether a GGUF of this family has q_proj/k_proj rows reordered per head (DESIGN.md §4 trap 1).
     public let ggufPermutesQueryKey: Bool
+    /// llama.cpp's GGUFs of Gemma carry no `query_pre_attn_scalar`: it scales by 1/√D except for the 27B model,
+    /// recognised by its layer count (Gemma 2: 46, Gemma 3: 62), whose scalar is C/H. nil: the family reads no scalar.
+    public let ggufWideQueryScalarLayers: Int?
     /// Whether Ollama is known to apply a GGUF LoRA adapter (`FROM base` + `ADAPTER`) to this family. Its newer
     /// engine runs gemma3, qwen3, mistral3 and others itself and stops with "loras are not yet implemented"; the
     /// families that still go through its llama.cpp runner take adapters. Elsewhere the merged GGUF is the route.
@@ -109,7 +120,9 @@ extension Architecture {
         case .mistral: return .mistral
         case .qwen2: return .qwen2
         case .qwen3: return .qwen3
+        case .gemma2: return .gemma2
         case .gemma3: return .gemma3
+        case .granite: return .granite
         }
     }
 
@@ -132,4 +145,12 @@ extension Architecture {
 
     /// Whether a GGUF of this architecture has q_proj/k_proj rows reordered per head (DESIGN.md §4 trap 1).
     public var ggufPermutesQueryKey: Bool { spec.ggufPermutesQueryKey }
+}
+
+extension ArchitectureSpec {
+    /// The `query_pre_attn_scalar` llama.cpp applies to a GGUF of this family, or nil when it reads none.
+    func ggufQueryScalar(layers: Int, hidden: Int, heads: Int, headDim: Int) -> Int? {
+        guard defaultQueryScalar != nil else { return nil }
+        return layers == ggufWideQueryScalarLayers ? hidden / max(heads, 1) : headDim
+    }
 }

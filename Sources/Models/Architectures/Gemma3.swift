@@ -11,13 +11,14 @@ extension ArchitectureSpec {
         causalLMClass: "Gemma3ForCausalLM", defaultMaxPositions: 131_072, defaultRopeTheta: 1_000_000,
         tiesEmbeddingsByDefault: true,
         norm: .offsetByOne, sandwichNorms: true, feedForward: .geGLU, queryKeyNorm: true, attentionBias: .configured,
-        scalesEmbedding: true, slidingWindow: .pattern(6), defaultQueryScalar: 256,
-        ggufPermutesQueryKey: false, ollamaAppliesAdapters: false,
-        renamed: [.mlpNorm: ("pre_feedforward_layernorm.weight", "ffn_norm.weight")])
+        scalesEmbedding: true, slidingWindow: .pattern(6), defaultQueryScalar: 256, defaultLocalRopeTheta: 10_000,
+        logitSoftCapping: nil, graniteMultipliers: false,
+        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: 62, ollamaAppliesAdapters: false,
+        renamed: gemmaNames)
 
-    /// llama.cpp's GGUFs carry no `query_pre_attn_scalar`: it scales by 1/√D except for the 27B model (62 layers),
-    /// whose scalar is C/H.
-    static func gemma3GGUFQueryScalar(layers: Int, hidden: Int, heads: Int, headDim: Int) -> Int {
-        layers == 62 ? hidden / heads : headDim
-    }
+    /// Gemma's feed-forward pre-norm is `pre_feedforward_layernorm`; its `post_attention_layernorm` is the
+    /// post-attention norm of the sandwich.
+    static let gemmaNames: [WeightRole: (huggingFace: String, gguf: String)] = [
+        .mlpNorm: ("pre_feedforward_layernorm.weight", "ffn_norm.weight"),
+    ]
 }

@@ -7,6 +7,7 @@ extension ArchitectureSpec {
         causalLMClass: "MistralForCausalLM", defaultMaxPositions: 131_072, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
-        scalesEmbedding: false, slidingWindow: .everyLayer, defaultQueryScalar: nil,
-        ggufPermutesQueryKey: true, ollamaAppliesAdapters: true, renamed: [:])
+        scalesEmbedding: false, slidingWindow: .everyLayer, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
+        logitSoftCapping: nil, graniteMultipliers: false,
+        ggufPermutesQueryKey: true, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: true, renamed: [:])
 }

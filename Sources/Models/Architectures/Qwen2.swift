@@ -7,6 +7,7 @@ extension ArchitectureSpec {
         causalLMClass: "Qwen2ForCausalLM", defaultMaxPositions: 32_768, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .queryKeyValue,
-        scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil,
-        ggufPermutesQueryKey: false, ollamaAppliesAdapters: true, renamed: [:])
+        scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
+        logitSoftCapping: nil, graniteMultipliers: false,
+        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: true, renamed: [:])
 }

@@ -7,6 +7,7 @@ extension ArchitectureSpec {
         causalLMClass: "Qwen3ForCausalLM", defaultMaxPositions: 32_768, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: true, attentionBias: .configured,
-        scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil,
-        ggufPermutesQueryKey: false, ollamaAppliesAdapters: false, renamed: [:])
+        scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
+        logitSoftCapping: nil, graniteMultipliers: false,
+        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: false, renamed: [:])
 }

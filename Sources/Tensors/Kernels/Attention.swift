@@ -50,7 +50,11 @@ public struct AttentionShape: Sendable {
     /// The factor on q·kᵀ: 1/√D, or what the model says (Gemma's `query_pre_attn_scalar`^−½, Granite's
     /// `attention_multiplier`).
     public var scale: Float
-    public init(heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil, scale: Float? = nil) {
+    /// Scores become cap·tanh(s/cap) before the softmax (Gemma 2's `attn_logit_softcapping`); nil: none.
+    public var softCap: Float?
+    public init(
+        heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil, scale: Float? = nil, softCap: Float? = nil
+    ) {
         precondition(heads % kvHeads == 0, "heads must be a multiple of kv heads")
         precondition(window.map { $0 > 0 } ?? true, "a sliding window of at least one token")
         self.heads = heads
@@ -58,6 +62,12 @@ public struct AttentionShape: Sendable {
         self.headDim = headDim
         self.window = window
         self.scale = scale ?? 1 / Float(headDim).squareRoot()
+        self.softCap = softCap
+    }
+
+    /// Soft-caps `count` scores in place when the shape has a cap.
+    @inline(__always) func cap(_ scores: UnsafeMutablePointer<Float>, count: Int) {
+        if let softCap { softCapForward(scores, count: count, cap: softCap) }
     }
 
     /// The first position a token at `t` sees.
@@ -90,6 +100,7 @@ public func attentionForward(
         for t in 0..<T {
             let row = probabilities + t * T
             let first = shape.firstVisible(t), seen = row + first, count = t + 1 - first
+            shape.cap(seen, count: count)
             let largest = maximum(seen, count: count)
             let total = exponentials(seen, seen, count: count, shift: largest)
             scale(seen, count: count, by: 1 / total)
@@ -103,6 +114,7 @@ public func attentionForward(
 
 /// Backward of `attentionForward`. Overwrites dq, dk and dv.
 /// With P = exp(S − lse) recomputed, δ = rowsum(dO∘O): dS = scale·P∘(dO·Vᵀ − δ); dQ = dS·K; dK += dSᵀ·Q; dV += Pᵀ·dO.
+/// With a soft cap, S is the capped score y and dS also takes the cap's derivative 1 − (y/cap)².
 /// Split like the forward: a (sequence, kv head) pair owns its rows of dK and dV, so its query heads accumulate there
 /// without races.
 public func attentionBackward(
@@ -128,8 +140,13 @@ public func attentionBackward(
             let p = probabilities + t * T, ds = scores + t * T
             let first = shape.firstVisible(t), count = t + 1 - first
             let delta = dotProduct(doh + t * H * D, oh + t * H * D, count: D)
-            _ = exponentials(p + first, p + first, count: count, shift: rowLSE[t * H])
-            probabilityGradient(ds + first, p + first, count: count, delta: delta, scale: scaling)
+            if let cap = shape.softCap {
+                cappedProbabilityGradient(
+                    ds + first, p + first, count: count, delta: delta, scale: scaling, cap: cap, lse: rowLSE[t * H])
+            } else {
+                _ = exponentials(p + first, p + first, count: count, shift: rowLSE[t * H])
+                probabilityGradient(ds + first, p + first, count: count, delta: delta, scale: scaling)
+            }
             p.update(repeating: 0, count: first)
             ds.update(repeating: 0, count: first)
             (p + t + 1).update(repeating: 0, count: T - t - 1)
@@ -176,6 +193,22 @@ private func probabilityGradient(
     }
 }
 
+/// `probabilityGradient` through a soft cap: on entry p holds raw scores s, on exit probabilities exp(y − lse) with
+/// y = cap·tanh(s/cap); ds[i] = p[i]·(ds[i] − δ)·(1 − (y/cap)²)·scale.
+private func cappedProbabilityGradient(
+    _ ds: UnsafeMutablePointer<Float>, _ p: UnsafeMutablePointer<Float>, count: Int, delta: Float, scale: Float,
+    cap: Float, lse: Float
+) {
+    softCapForward(p, count: count, cap: cap)
+    let inverse = 1 / cap
+    for i in 0..<count {
+        let y = p[i], t = y * inverse
+        let probability = expf(y - lse)
+        p[i] = probability
+        ds[i] = probability * (ds[i] - delta) * (1 - t * t) * scale
+    }
+}
+
 /// Loop twin of `attentionForward` in Double with an explicit mask, for tests.
 public func attentionForwardNaive(
     out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
@@ -196,6 +229,7 @@ public func attentionForwardNaive(
             var scores = visible.map { s in
                 (0..<D).reduce(0.0) { $0 + Double(q[(t * H + h) * D + $1]) * Double(k[(s * KVH + kvh) * D + $1]) } * scale
             }
+            if let cap = shape.softCap.map(Double.init) { scores = scores.map { cap * tanh($0 / cap) } }
             let maximum = scores.max() ?? 0
             scores = scores.map { exp($0 - maximum) }
             let total = scores.reduce(0, +)
@@ -235,8 +269,9 @@ public func attentionDecode(
                 var maximum = -Float.infinity
                 for s in first..<visible {
                     row[s] = dotProduct(qh, kCache + (s * KVH + kvh) * D, count: D) * shape.scale
-                    maximum = max(maximum, row[s])
                 }
+                shape.cap(row + first, count: visible - first)
+                for s in first..<visible { maximum = max(maximum, row[s]) }
                 let sum = exponentials(row + first, row + first, count: visible - first, shift: maximum)
                 let inverse = 1 / sum
                 let o = out + (i * H + h) * D
@@ -260,6 +295,7 @@ public func attentionDecode(
                 let row = scores + i * total
                 let visible = cached + i + 1, first = shape.firstVisible(cached + i)
                 let seen = row + first, count = visible - first
+                shape.cap(seen, count: count)
                 let sum = exponentials(seen, seen, count: count, shift: maximum(seen, count: count))
                 scale(seen, count: count, by: 1 / sum)
                 row.update(repeating: 0, count: first)

@@ -48,9 +48,11 @@ public final class CrossEntropyScratch: @unchecked Sendable {
 /// `gradScale · ∂loss/∂hidden` (zero at positions without a target).
 ///
 /// The two products go through `matmul` (its precision, the head's stored layout widened a panel at a time).
+/// `softCap` caps the logits first, z ↦ cap·tanh(z/cap) (Gemma 2), and the gradient takes the cap's derivative.
 public func lmHeadCrossEntropy(
     hidden: UnsafePointer<Float>, weight: WeightMatrix, targets: UnsafePointer<Int32>, rows: Int,
-    dHidden: UnsafeMutablePointer<Float>?, gradScale: Float, scratch: CrossEntropyScratch, matmul: MatmulEngine
+    dHidden: UnsafeMutablePointer<Float>?, gradScale: Float, scratch: CrossEntropyScratch, matmul: MatmulEngine,
+    softCap: Float? = nil
 ) -> CrossEntropyTotals {
     let pool = matmul.pool
     let (C, V, M) = (scratch.channels, scratch.vocab, scratch.chunkRows)
@@ -72,9 +74,16 @@ public func lmHeadCrossEntropy(
                 let lossBase = lossOut.baseAddress!
                 let correctBase = correctOut.baseAddress!
                 pool.forEachChunk(m) { range in
+                    // The capped logits, kept for the cap's derivative once the row holds probabilities.
+                    let capped = softCap.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: V) }
+                    defer { capped?.deallocate() }
                     for i in range {
                         let row = scratch.logits.pointer + i * V
                         let target = Int(targets[chunk[i]])
+                        if let softCap, let capped {
+                            softCapForward(row, count: V, cap: softCap)
+                            capped.update(from: row, count: V)
+                        }
                         let largest = maximum(row, count: V)
                         // The most likely token is the first one reaching the maximum.
                         correctBase[i] = row[target] == largest && !(0..<target).contains { row[$0] == largest }
@@ -83,6 +92,7 @@ public func lmHeadCrossEntropy(
                         lossBase[i] = -Double(logf(max(targetProbability, .leastNormalMagnitude)))
                         scale(row, count: V, by: gradScale / total)
                         row[target] -= gradScale
+                        if let softCap, let capped { softCapBackward(dx: row, dy: row, y: capped, count: V, cap: softCap) }
                     }
                 }
             }
@@ -102,7 +112,7 @@ public func lmHeadCrossEntropy(
 /// Loop twin: the full [N, V] logits in Double, for tests on small vocabularies.
 public func lmHeadCrossEntropyNaive(
     hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, channels: Int,
-    vocab: Int, dHidden: UnsafeMutablePointer<Float>?, gradScale: Float
+    vocab: Int, dHidden: UnsafeMutablePointer<Float>?, gradScale: Float, softCap: Float? = nil
 ) -> Double {
     var loss = 0.0
     for n in 0..<rows {
@@ -113,12 +123,15 @@ public func lmHeadCrossEntropyNaive(
         for j in 0..<vocab {
             for c in 0..<channels { logits[j] += Double(hidden[n * channels + c]) * Double(weight[j * channels + c]) }
         }
+        let cap = softCap.map(Double.init)
+        if let cap { logits = logits.map { cap * tanh($0 / cap) } }
         let maximum = logits.max() ?? 0
         let total = logits.reduce(0) { $0 + exp($1 - maximum) }
         loss += -(logits[target] - maximum - log(total))
         if let dHidden {
             for j in 0..<vocab {
-                let g = (exp(logits[j] - maximum) / total - (j == target ? 1 : 0)) * Double(gradScale)
+                var g = (exp(logits[j] - maximum) / total - (j == target ? 1 : 0)) * Double(gradScale)
+                if let cap { g *= 1 - (logits[j] / cap) * (logits[j] / cap) }
                 for c in 0..<channels { dHidden[n * channels + c] += Float(g * Double(weight[j * channels + c])) }
             }
         }
