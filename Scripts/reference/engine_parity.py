@@ -21,6 +21,7 @@ from peft import LoraConfig, get_peft_model
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "Fixtures", "engine")
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+PHI3_TARGETS = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
 BASE = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, vocab_size=101, rms_norm_eps=1e-5, rope_theta=10000.0,
             max_position_embeddings=64, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
@@ -51,6 +52,16 @@ CASES = {
     # Granite: the llama layer with embedding, residual and attention multipliers and logits divided by a scale.
     "granite": dict(model_type="granite", embedding_multiplier=3.0, residual_multiplier=0.4,
                     attention_multiplier=0.3, logits_scaling=2.5, tie_word_embeddings=True),
+    # Phi-3: q/k/v fused in qkv_proj and gate/up in gate_up_proj (LoRA on the fused modules, as PEFT adapts them),
+    # every layer through a sliding window shorter than the sequences.
+    "phi3": dict(model_type="phi3", sliding_window=3, pad_token_id=0, targets=PHI3_TARGETS),
+    # Phi-4-mini's recipe: half of each head rotated, LongRoPE (short factors within the original context of 32,
+    # an attention factor from the 64 / 32 context ratio), tied embeddings.
+    "phi3_longrope": dict(model_type="phi3", head_dim=16, pad_token_id=0, partial_rotary_factor=0.5, tie_word_embeddings=True,
+                          original_max_position_embeddings=32,
+                          rope_scaling=dict(rope_type="longrope", short_factor=[1.0, 1.5, 2.0, 3.0],
+                                            long_factor=[2.0, 3.0, 5.0, 8.0]),
+                          targets=PHI3_TARGETS),
 }
 RANK, ALPHA = 4, 8.0
 
@@ -66,6 +77,7 @@ def build(case):
     config_dict = dict(BASE)
     config_dict.update(case)
     serialize = config_dict.pop("serialize", None)
+    config_dict.pop("targets", None)
     hf_json = dict(config_dict)
     local = config_dict.get("rope_local_base_freq")
     kwargs = {k: v for k, v in config_dict.items()
@@ -96,8 +108,8 @@ def fill_sin_weights(model):
     model.tie_weights()
 
 
-def wrap_lora(model):
-    peft_model = get_peft_model(model, LoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0, target_modules=TARGETS,
+def wrap_lora(model, targets):
+    peft_model = get_peft_model(model, LoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=0.0, target_modules=targets,
                                                   bias="none", task_type="CAUSAL_LM"))
     lora = sorted((n, p) for n, p in peft_model.named_parameters() if "lora_" in n)
     with torch.no_grad():
@@ -144,9 +156,12 @@ def loss_and_logits(peft_model, seqs, labels, padded):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    only = sys.argv[1:]  # case names to regenerate; all when empty
     for name, case in CASES.items():
+        if only and name not in only:
+            continue
         hf_json, model = build(case)
-        peft_model, lora = wrap_lora(model)
+        peft_model, lora = wrap_lora(model, case.get("targets", TARGETS))
         seqs, labels = sequences(hf_json["vocab_size"])
         arrays, meta = [], {"config": hf_json, "rank": RANK, "alpha": ALPHA, "sequences": seqs, "labels": labels,
                             "lora_names": [n for n, _ in lora], "lora_shapes": [list(p.shape) for _, p in lora]}

@@ -41,16 +41,21 @@ public enum AdapterExport {
         let r = lora.config.rank
         let permute = model.architecture.ggufPermutesQueryKey
         let flat = lora.values.array
-        for slot in lora.slots {
-            let base = WeightNames.ggufName(slot.target.role, layer: slot.layer, architecture: model.architecture)
-            let a = Array(flat[slot.offsetA..<(slot.offsetA + r * slot.inFeatures)])
-            var b = Array(flat[slot.offsetB..<(slot.offsetB + slot.outFeatures * r)])
-            if permute, let heads = permutedHeads(slot.target, model: model) {
-                b = QueryKeyPermutation.huggingFaceToGGUF(b, rows: slot.outFeatures, columns: r, heads: heads)
+        let spec = model.architecture.spec
+        for module in lora.modules {
+            let first = module.parts[0]
+            let base = spec.fused(first.target).map { "blk.\(module.layer).\($0.gguf)" }
+                ?? WeightNames.ggufName(first.target.role, layer: module.layer, architecture: model.architecture)
+            let a = Array(flat[module.offsetA..<(module.offsetA + r * module.inFeatures)])
+            // B's rows are the projection's output rows, so q/k row blocks take the GGUF's permutation.
+            let b = module.parts.flatMap { slot -> [Float] in
+                let rows = Array(flat[slot.offsetB..<(slot.offsetB + slot.outFeatures * r)])
+                guard permute, let heads = permutedHeads(slot.target, model: model) else { return rows }
+                return QueryKeyPermutation.huggingFaceToGGUF(rows, rows: slot.outFeatures, columns: r, heads: heads)
             }
             try convertingFormatErrors {
-                try writer.addTensor(name: base + ".lora_a", shape: [r, slot.inFeatures], floats: a, as: .f32)
-                try writer.addTensor(name: base + ".lora_b", shape: [slot.outFeatures, r], floats: b, as: .f32)
+                try writer.addTensor(name: base + ".lora_a", shape: [r, module.inFeatures], floats: a, as: .f32)
+                try writer.addTensor(name: base + ".lora_b", shape: [module.outFeatures, r], floats: b, as: .f32)
             }
         }
         return writer

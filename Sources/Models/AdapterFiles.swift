@@ -26,29 +26,32 @@ public enum AdapterFiles {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var writer = SafetensorsWriter(metadata: ["format": "pt"])
         let r = lora.config.rank
-        for slot in lora.slots {
+        for module in lora.modules {
             writer.add(
-                name: "\(slot.peftPrefix).lora_A.weight", shape: [r, slot.inFeatures],
-                floats: Array(flat[slot.offsetA..<(slot.offsetA + r * slot.inFeatures)]))
+                name: "\(module.peftPrefix).lora_A.weight", shape: [r, module.inFeatures],
+                floats: Array(flat[module.offsetA..<(module.offsetA + r * module.inFeatures)]))
             writer.add(
-                name: "\(slot.peftPrefix).lora_B.weight", shape: [slot.outFeatures, r],
-                floats: Array(flat[slot.offsetB..<(slot.offsetB + slot.outFeatures * r)]))
+                name: "\(module.peftPrefix).lora_B.weight", shape: [module.outFeatures, r],
+                floats: Array(flat[module.offsetB..<(module.offsetB + module.outFeatures * r)]))
         }
         do {
             try writer.write(to: folder.appendingPathComponent(weightsName))
         } catch let error as FormatsError {
             throw ModelsError.format(error)
         }
-        let data = try configJSON(lora.config, baseModel: baseModel)
+        let data = try configJSON(lora.config, architecture: lora.architecture, baseModel: baseModel)
         try data.write(to: folder.appendingPathComponent(configName), options: .atomic)
     }
 
     /// The `adapter_config.json` PEFT writes for a LoRA on a causal LM, with keys sorted (stable bytes).
-    public static func configJSON(_ config: LoRAConfig, baseModel: String) throws -> Data {
+    public static func configJSON(
+        _ config: LoRAConfig, architecture: Architecture, baseModel: String
+    ) throws -> Data {
         let object: [String: Any] = [
             "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": config.rank,
             "lora_alpha": Double(config.alpha),
-            "lora_dropout": Double(config.dropout), "target_modules": config.targets.map(\.peftModuleName),
+            "lora_dropout": Double(config.dropout),
+            "target_modules": config.peftTargetModules(for: architecture),
             "use_rslora": config.useRSLoRA, "bias": "none", "base_model_name_or_path": baseModel,
             "fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true, "use_dora": false,
             "modules_to_save": NSNull(), "layers_to_transform": NSNull(), "layers_pattern": NSNull(),
@@ -104,14 +107,21 @@ public enum AdapterFiles {
         } else {
             throw ModelsError.missingKey(path: url.path, key: "target_modules")
         }
+        // Module names of every family: q_proj, …, and the fused ones (qkv_proj, gate_up_proj).
+        var known: [(name: String, targets: [LoRATarget])] = LoRATarget.allCases.map { ($0.peftModuleName, [$0]) }
+        for architecture in Architecture.allCases {
+            for fused in architecture.spec.fusedProjections where !known.contains(where: { $0.name == fused.peftModuleName }) {
+                known.append((fused.peftModuleName, fused.parts))
+            }
+        }
         var targets: [LoRATarget] = []
         for module in modules {
-            guard let target = LoRATarget.allCases.first(where: { $0.peftModuleName == module }) else {
+            guard let entry = known.first(where: { $0.name == module }) else {
                 throw ModelsError.invalidValue(
                     path: url.path, key: "target_modules", found: module,
-                    expected: LoRATarget.allCases.map(\.peftModuleName).joined(separator: ", "))
+                    expected: known.map(\.name).joined(separator: ", "))
             }
-            targets.append(target)
+            targets += entry.targets
         }
         let rank = Int(try number("r"))
         guard rank > 0 else {
@@ -136,13 +146,13 @@ public enum AdapterFiles {
         }
         let lora = LoRAParameters(model: model, config: config)
         let r = config.rank
-        for slot in lora.slots {
+        for module in lora.modules {
             for (part, offset, shape) in [
-                ("lora_A", slot.offsetA, [r, slot.inFeatures]),
-                ("lora_B", slot.offsetB, [slot.outFeatures, r]),
+                ("lora_A", module.offsetA, [r, module.inFeatures]),
+                ("lora_B", module.offsetB, [module.outFeatures, r]),
             ] {
                 let names = [
-                    "\(slot.peftPrefix).\(part).weight", "\(slot.peftPrefix).\(part).default.weight",
+                    "\(module.peftPrefix).\(part).weight", "\(module.peftPrefix).\(part).default.weight",
                 ]
                 guard let info = names.lazy.compactMap({ file.tensor(named: $0) }).first else {
                     throw ModelsError.missingTensor(path: url.path, tensor: names[0])

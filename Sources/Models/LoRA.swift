@@ -72,6 +72,28 @@ public struct LoRAConfig: Sendable, Equatable, Codable {
 
     /// s: alpha/R, or alpha/√R with rsLoRA.
     public var scale: Float { useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
+
+    /// The targets as `architecture` can adapt them: a fused projection (Phi-3's `qkv_proj`) is one module, so
+    /// naming any of its parts adapts all of them.
+    public func expanded(for architecture: Architecture) -> LoRAConfig {
+        var copy = self
+        let spec = architecture.spec
+        copy.targets = LoRATarget.allCases.filter { target in
+            targets.contains(target) || (spec.fused(target)?.parts.contains(where: targets.contains) ?? false)
+        }
+        return copy
+    }
+
+    /// PEFT's `target_modules` for `architecture`: `q_proj`, …, or the fused modules' names (`qkv_proj`).
+    public func peftTargetModules(for architecture: Architecture) -> [String] {
+        let spec = architecture.spec
+        var names: [String] = []
+        for target in targets {
+            let name = spec.fused(target)?.peftModuleName ?? target.peftModuleName
+            if !names.contains(name) { names.append(name) }
+        }
+        return names
+    }
 }
 
 /// Where one adapted projection's A and B live in the flat parameter vector.
@@ -80,39 +102,75 @@ public struct LoRASlot: Sendable, Equatable {
     public let target: LoRATarget
     public let inFeatures: Int
     public let outFeatures: Int
-    /// Offset of A ([R, In]) in the flat vector; B ([Out, R]) follows it.
+    /// Offset of A ([R, In]) in the flat vector; the parts of a fused module share one A.
     public let offsetA: Int
-    public var offsetB: Int { offsetA + rankTimesIn }
-    let rankTimesIn: Int
+    /// Offset of B ([Out, R]); a fused module's parts are consecutive row blocks of its B.
+    public let offsetB: Int
+}
+
+/// One adapted module as adapter files store it: a projection, or a fused stack of projections (Phi-3's
+/// `qkv_proj`) with one A [R, In] and one B [Σ Out, R] whose row blocks are its parts' B.
+public struct LoRAModule: Sendable, Equatable {
+    public let layer: Int
+    /// The module path inside a decoder layer, as PEFT names it (`self_attn.q_proj`, `self_attn.qkv_proj`).
+    public let modulePath: String
+    /// The projections it adapts, top rows first.
+    public let parts: [LoRASlot]
+    public var inFeatures: Int { parts[0].inFeatures }
+    public var outFeatures: Int { parts.reduce(0) { $0 + $1.outFeatures } }
+    public var offsetA: Int { parts[0].offsetA }
+    public var offsetB: Int { parts[0].offsetB }
 
     /// PEFT's key prefix for this module: `base_model.model.model.layers.N.self_attn.q_proj`.
-    public var peftPrefix: String { "base_model.model.model.layers.\(layer).\(target.modulePath)" }
+    public var peftPrefix: String { "base_model.model.model.layers.\(layer).\(modulePath)" }
 }
 
 /// Every LoRA parameter of a model, with their gradients, in two flat buffers.
 public final class LoRAParameters: @unchecked Sendable {
+    /// The settings, with targets expanded to whole fused modules (`LoRAConfig.expanded(for:)`).
     public let config: LoRAConfig
+    public let architecture: Architecture
     public let slots: [LoRASlot]
+    /// The slots grouped as adapter files store them (one per slot, except for fused projections).
+    public let modules: [LoRAModule]
     /// A and B of every slot, in slot order.
     public let values: FloatBuffer
     /// ∂loss/∂values, accumulated by backward passes until the optimizer consumes them.
     public let gradients: FloatBuffer
     private let slotIndex: [Int: Int]
 
-    /// Lays out A and B for `targets` in every layer; all zero until `initialize` or `load`.
+    /// Lays out A and B for `targets` in every layer, module after module (A, then B); all zero until
+    /// `initialize` or `load`.
     public init(model: ModelConfig, config: LoRAConfig) {
+        let config = config.expanded(for: model.architecture)
+        let spec = model.architecture.spec
         self.config = config
+        architecture = model.architecture
         var slots: [LoRASlot] = []
+        var modules: [LoRAModule] = []
         var offset = 0
+        let r = config.rank
         for layer in 0..<model.layerCount {
             for target in config.targets {
-                let (input, output) = target.features(model)
-                slots.append(LoRASlot(layer: layer, target: target, inFeatures: input, outFeatures: output,
-                                      offsetA: offset, rankTimesIn: config.rank * input))
-                offset += config.rank * (input + output)
+                let fused = spec.fused(target)
+                if let fused, fused.parts[0] != target { continue }  // laid out with its module's first part
+                let parts = fused?.parts ?? [target]
+                let input = target.features(model).input
+                var offsetB = offset + r * input
+                let moduleSlots = parts.map { part -> LoRASlot in
+                    let output = part.features(model).output
+                    defer { offsetB += output * r }
+                    return LoRASlot(layer: layer, target: part, inFeatures: input, outFeatures: output,
+                                    offsetA: offset, offsetB: offsetB)
+                }
+                slots += moduleSlots
+                modules.append(LoRAModule(
+                    layer: layer, modulePath: fused?.modulePath ?? target.modulePath, parts: moduleSlots))
+                offset = offsetB
             }
         }
         self.slots = slots
+        self.modules = modules
         values = FloatBuffer(count: offset)
         gradients = FloatBuffer(count: offset)
         var index: [Int: Int] = [:]
@@ -136,10 +194,10 @@ public final class LoRAParameters: @unchecked Sendable {
     public func initialize(seed: UInt64) {
         var generator = SplitMix64(seed: seed)
         values.zero()
-        for slot in slots {
-            let bound = 1 / Float(slot.inFeatures).squareRoot()
-            let a = values.pointer + slot.offsetA
-            for i in 0..<(config.rank * slot.inFeatures) {
+        for module in modules {
+            let bound = 1 / Float(module.inFeatures).squareRoot()
+            let a = values.pointer + module.offsetA
+            for i in 0..<(config.rank * module.inFeatures) {
                 a[i] = Float.random(in: -bound..<bound, using: &generator)
             }
         }

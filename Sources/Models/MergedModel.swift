@@ -95,6 +95,10 @@ public enum MergedModel {
             object["logits_scaling"] = Double(config.logitsScaling)
         case .mistral:
             object["sliding_window"] = config.slidingWindow ?? NSNull()
+        case .phi3:
+            object["attention_bias"] = config.attentionBias
+            object["sliding_window"] = config.slidingWindow ?? NSNull()
+            object["partial_rotary_factor"] = Double(config.partialRotaryFactor)
         case .qwen2:
             break
         }
@@ -114,6 +118,12 @@ public enum MergedModel {
                 "rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low),
                 "high_freq_factor": Double(high), "original_max_position_embeddings": original,
             ]
+        case .longRoPE(let short, let long, let original, let attentionFactor):
+            object["rope_scaling"] = [
+                "type": "longrope", "short_factor": short.map(Double.init), "long_factor": long.map(Double.init),
+                "attention_factor": Double(attentionFactor),
+            ]
+            object["original_max_position_embeddings"] = original
         case .frequencyFactors:
             throw ModelsError.invalidValue(
                 path: "config.json", key: "rope_scaling", found: "GGUF per-frequency factors (rope_freqs.weight)",
@@ -128,9 +138,10 @@ public enum MergedModel {
         _ weights: ModelWeights, dtype: SafetensorsDType, to url: URL
     ) throws {
         var writer = SafetensorsWriter(metadata: ["format": "pt"])
-        for expected in WeightNames.expectedTensors(for: weights.config) {
-            let tensor = try weights.tensor(expected.huggingFaceName)
-            writer.add(name: expected.huggingFaceName, shape: tensor.shape, floats: tensor.values, as: dtype)
+        for stored in WeightNames.storedTensors(for: weights.config) {
+            // A fused projection is written stacked again, as the family's checkpoints store it.
+            let values = try stored.parts.flatMap { try weights.tensor($0.huggingFaceName).values }
+            writer.add(name: stored.huggingFaceName, shape: stored.shape, floats: values, as: dtype)
         }
         try convertingFormatErrors { try writer.write(to: url) }
     }
@@ -173,21 +184,24 @@ public enum MergedModel {
         }
         writer.set("general.file_type", .uint32(storage.fileType))
         let config = weights.config
-        let expected = WeightNames.expectedTensors(for: config)
-        let known = Set(expected.map(\.ggufName))
+        let stored = WeightNames.storedTensors(for: config)
+        let known = Set(stored.map(\.ggufName))
         let normOffset = config.architecture.spec.norm.offset
-        for entry in expected {
-            var values = try weights.tensor(entry.huggingFaceName).values
-            // llama.cpp's converter stores Gemma's norms as 1 + w.
-            if normOffset != 0, entry.role.isNorm { values = values.map { $0 + normOffset } }
-            if config.architecture.ggufPermutesQueryKey, let heads = permutedHeads(entry.role, config: config) {
-                values = QueryKeyPermutation.huggingFaceToGGUF(
-                    values, rows: entry.shape[0], columns: entry.shape.count == 2 ? entry.shape[1] : 1,
-                    heads: heads)
+        for tensor in stored {
+            let values = try tensor.parts.flatMap { entry in
+                var values = try weights.tensor(entry.huggingFaceName).values
+                // llama.cpp's converter stores Gemma's norms as 1 + w.
+                if normOffset != 0, entry.role.isNorm { values = values.map { $0 + normOffset } }
+                if config.architecture.ggufPermutesQueryKey, let heads = permutedHeads(entry.role, config: config) {
+                    values = QueryKeyPermutation.huggingFaceToGGUF(
+                        values, rows: entry.shape[0], columns: entry.shape.count == 2 ? entry.shape[1] : 1,
+                        heads: heads)
+                }
+                return values
             }
-            let encoding: GGUFWriter.Encoding = entry.shape.count == 1 ? .f32 : storage.encoding
+            let encoding: GGUFWriter.Encoding = tensor.shape.count == 1 ? .f32 : storage.encoding
             try convertingFormatErrors {
-                try writer.addTensor(name: entry.ggufName, shape: entry.shape, floats: values, as: encoding)
+                try writer.addTensor(name: tensor.ggufName, shape: tensor.shape, floats: values, as: encoding)
             }
         }
         for info in base.tensors where !known.contains(info.name) {

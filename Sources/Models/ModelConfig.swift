@@ -4,7 +4,7 @@ import Foundation
 
 /// The decoder-only transformer families Tailor implements; each has its spec in `Architectures/`.
 public enum Architecture: String, Sendable, Codable, CaseIterable {
-    case llama, mistral, qwen2, qwen3, gemma2, gemma3, granite
+    case llama, mistral, qwen2, qwen3, gemma2, gemma3, granite, phi3
 }
 
 /// How RoPE frequencies are rescaled for long contexts (DESIGN.md §4 trap 12).
@@ -18,6 +18,9 @@ public enum RopeScaling: Sendable, Equatable, Codable {
     /// Per-frequency divisors as llama.cpp stores them in a GGUF's `rope_freqs.weight` (D/2 values):
     /// inverse frequency `i` is divided by `factors[i]`. This is how a Llama 3.1 GGUF carries its llama3 scaling.
     case frequencyFactors([Float])
+    /// Phi-3.5 / Phi-4-mini's LongRoPE (`longrope`, formerly `su`): per-frequency divisors, `short` within the
+    /// original context and `long` beyond it, and cos/sin multiplied by `attentionFactor`.
+    case longRoPE(short: [Float], long: [Float], originalMaxPositionEmbeddings: Int, attentionFactor: Float)
 }
 
 /// A model's resolved configuration: every size known, every default applied, checked for consistency.
@@ -72,6 +75,8 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     public var residualMultiplier: Float
     /// The output logits are divided by this (Granite's `logits_scaling`; else 1).
     public var logitsScaling: Float
+    /// The share of each head that RoPE rotates (Phi-4-mini: 0.75; else 1).
+    public var partialRotaryFactor: Float
 
     public init(
         architecture: Architecture, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
@@ -80,7 +85,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         qkNorm: Bool, bosTokenId: Int?, eosTokenIds: [Int], attentionScale: Float? = nil,
         embeddingMultiplier: Float = 1, slidingWindow: Int? = nil, slidingLayers: [Bool] = [],
         localRopeTheta: Float? = nil, attentionSoftCap: Float? = nil, finalSoftCap: Float? = nil,
-        residualMultiplier: Float = 1, logitsScaling: Float = 1
+        residualMultiplier: Float = 1, logitsScaling: Float = 1, partialRotaryFactor: Float = 1
     ) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
@@ -108,7 +113,11 @@ public struct ModelConfig: Sendable, Equatable, Codable {
         self.finalSoftCap = finalSoftCap
         self.residualMultiplier = residualMultiplier
         self.logitsScaling = logitsScaling
+        self.partialRotaryFactor = partialRotaryFactor
     }
+
+    /// The leading dimensions of each head that RoPE rotates (transformers: `int(head_dim · factor)`).
+    public var rotaryDim: Int { Int(Float(headDim) * partialRotaryFactor) }
 
     /// The factor on q·kᵀ.
     public var attentionScale: Float { attentionScaleOverride ?? 1 / Float(headDim).squareRoot() }
@@ -218,6 +227,8 @@ private struct RawHuggingFaceConfig: Decodable {
     let residualMultiplier: Double?
     let attentionMultiplier: Double?
     let logitsScaling: Double?
+    let partialRotaryFactor: Double?
+    let originalMaxPositionEmbeddings: Int?
 
     enum CodingKeys: String, CodingKey {
         case hiddenSize = "hidden_size"
@@ -247,6 +258,8 @@ private struct RawHuggingFaceConfig: Decodable {
         case residualMultiplier = "residual_multiplier"
         case attentionMultiplier = "attention_multiplier"
         case logitsScaling = "logits_scaling"
+        case partialRotaryFactor = "partial_rotary_factor"
+        case originalMaxPositionEmbeddings = "original_max_position_embeddings"
     }
 
     /// transformers ≥ 5 nests `rope_parameters` by layer type for families with local and global layers.
@@ -272,11 +285,17 @@ private struct RawHuggingFaceConfig: Decodable {
         let highFrequencyFactor: Double?
         let originalMaxPositionEmbeddings: Int?
         let ropeTheta: Double?
+        let shortFactor: [Double]?
+        let longFactor: [Double]?
+        let attentionFactor: Double?
 
         enum CodingKeys: String, CodingKey {
             case ropeType = "rope_type"
             case type
             case factor
+            case shortFactor = "short_factor"
+            case longFactor = "long_factor"
+            case attentionFactor = "attention_factor"
             case lowFrequencyFactor = "low_freq_factor"
             case highFrequencyFactor = "high_freq_factor"
             case originalMaxPositionEmbeddings = "original_max_position_embeddings"
@@ -389,7 +408,11 @@ private struct RawHuggingFaceConfig: Decodable {
             vocabSize: try require(vocabSize, "vocab_size"),
             rmsNormEps: Float(rmsNormEps ?? 1e-6),
             ropeTheta: Float(theta ?? Double(spec.defaultRopeTheta)),
-            ropeScaling: try scalingSource.flatMap { try $0.resolve(path: path, key: scalingKey) },
+            ropeScaling: try scalingSource.flatMap {
+                try $0.resolve(
+                    path: path, key: scalingKey, originalMaxPositions: originalMaxPositionEmbeddings,
+                    maxPositions: maxPositionEmbeddings ?? spec.defaultMaxPositions)
+            },
             maxPositionEmbeddings: maxPositionEmbeddings ?? spec.defaultMaxPositions,
             tieWordEmbeddings: tieWordEmbeddings ?? spec.tiesEmbeddingsByDefault,
             attentionBias: spec.attentionBias == .queryKeyValue ? true : (attentionBias ?? false),
@@ -400,7 +423,8 @@ private struct RawHuggingFaceConfig: Decodable {
             embeddingMultiplier: spec.scalesEmbedding ? Float(hidden).squareRoot() : granite.embedding ?? 1,
             slidingWindow: window, slidingLayers: sliding, localRopeTheta: localTheta,
             attentionSoftCap: attentionCap, finalSoftCap: finalCap, residualMultiplier: granite.residual ?? 1,
-            logitsScaling: granite.logits ?? 1)
+            logitsScaling: granite.logits ?? 1,
+            partialRotaryFactor: try positive(partialRotaryFactor, "partial_rotary_factor") ?? 1)
         if let defaultScalar = spec.defaultQueryScalar {
             let scalar = queryPreAttentionScalar ?? defaultScalar
             guard scalar > 0, scalar.isFinite else {
@@ -415,7 +439,9 @@ private struct RawHuggingFaceConfig: Decodable {
 }
 
 extension RawHuggingFaceConfig.RawRope {
-    func resolve(path: String, key: String) throws -> RopeScaling? {
+    /// `originalMaxPositions` is the top-level `original_max_position_embeddings` (Phi-3 keeps it there),
+    /// `maxPositions` the resolved `max_position_embeddings`.
+    func resolve(path: String, key: String, originalMaxPositions: Int?, maxPositions: Int) throws -> RopeScaling? {
         let kind = ropeType ?? type ?? "default"
         func positive(_ value: Double?, _ name: String) throws -> Float {
             guard let value else { throw ModelsError.missingKey(path: path, key: "\(key).\(name)") }
@@ -443,6 +469,23 @@ extension RawHuggingFaceConfig.RawRope {
                 factor: try positive(factor, "factor"), lowFrequencyFactor: low, highFrequencyFactor: high,
                 originalMaxPositionEmbeddings: Int(try positive(original, "original_max_position_embeddings"))
             )
+        case "longrope", "su":
+            guard let short = shortFactor else { throw ModelsError.missingKey(path: path, key: "\(key).short_factor") }
+            guard let long = longFactor else { throw ModelsError.missingKey(path: path, key: "\(key).long_factor") }
+            for (name, factors) in [("short_factor", short), ("long_factor", long)]
+            where factors.contains(where: { !($0 > 0 && $0.isFinite) }) {
+                throw ModelsError.invalidValue(
+                    path: path, key: "\(key).\(name)", found: "a non-positive factor", expected: "positive numbers")
+            }
+            // transformers: the ratio of the two context lengths sets the default attention factor.
+            let given = originalMaxPositions ?? originalMaxPositionEmbeddings
+            let original = given ?? maxPositions
+            let ratio = given != nil ? Double(maxPositions) / Double(original) : (factor ?? 1)
+            let attention = try attentionFactor.map { try positive($0, "attention_factor") }
+                ?? Float(ratio <= 1 ? 1 : (1 + log(ratio) / log(Double(original))).squareRoot())
+            return .longRoPE(
+                short: short.map(Float.init), long: long.map(Float.init), originalMaxPositionEmbeddings: original,
+                attentionFactor: attention)
         default:
             throw ModelsError.unsupportedRopeScaling(path: path, type: kind)
         }
@@ -539,6 +582,8 @@ extension ModelConfig {
             }
             return Float(value)
         }
+        let rotaryCount = try optionalInt("\(a).rope.dimension_count")
+        let headWidth = keyLength ?? hidden / max(heads, 1)
         var attentionCap: Float?, finalCap: Float?
         var embeddingMultiplier: Float = spec.scalesEmbedding ? Float(hidden).squareRoot() : 1
         var residualMultiplier: Float = 1, logitsScaling: Float = 1
@@ -576,7 +621,8 @@ extension ModelConfig {
             embeddingMultiplier: embeddingMultiplier,
             slidingWindow: window, slidingLayers: sliding, localRopeTheta: localTheta,
             attentionSoftCap: attentionCap, finalSoftCap: finalCap, residualMultiplier: residualMultiplier,
-            logitsScaling: logitsScaling)
+            logitsScaling: logitsScaling,
+            partialRotaryFactor: rotaryCount.map { Float($0) / Float(max(headWidth, 1)) } ?? 1)
         try config.validate(path: path, keys: .gguf(a), headDimGiven: keyLength != nil)
         return config
     }
@@ -584,6 +630,20 @@ extension ModelConfig {
     /// Reads `A.rope.scaling.*` (or the older `A.rope.scale_linear`) and `rope_freqs.weight`.
     private static func ggufRopeScaling(_ file: GGUFFile, architecture a: String) throws -> RopeScaling? {
         let path = file.path
+        // Phi-3.5 / Phi-4-mini: LongRoPE's two factor lists are tensors, its lengths and attention factor keys.
+        if let short = file.tensor(named: "rope_factors_short.weight"),
+            let long = file.tensor(named: "rope_factors_long.weight")
+        {
+            let (shortFactors, longFactors) = try convertingFormatErrors {
+                (try file.dequantize(short), try file.dequantize(long))
+            }
+            let original = file.metadata["\(a).rope.scaling.original_context_length"]?.int
+                ?? file.metadata["\(a).context_length"]?.int ?? 4096
+            let attention = file.metadata["\(a).rope.scaling.attn_factor"]?.double ?? 1
+            return .longRoPE(
+                short: shortFactors, long: longFactors, originalMaxPositionEmbeddings: original,
+                attentionFactor: Float(attention))
+        }
         if let frequencies = file.tensor(named: "rope_freqs.weight") {
             let factors: [Float]
             do {
@@ -663,6 +723,18 @@ extension ModelConfig {
             case .gguf(let a): return "\(a).attention.sliding_window"
             }
         }
+        var rotaryKey: String {
+            switch self {
+            case .huggingFace: return "partial_rotary_factor"
+            case .gguf(let a): return "\(a).rope.dimension_count"
+            }
+        }
+        var longRoPEKey: String {
+            switch self {
+            case .huggingFace: return "rope_scaling.short_factor"
+            case .gguf: return "rope_factors_short.weight"
+            }
+        }
     }
 
     /// Fills `headDim` when the source left it out, then checks every size.
@@ -710,6 +782,19 @@ extension ModelConfig {
         if case .frequencyFactors(let factors) = ropeScaling, factors.count != headDim / 2 {
             throw ModelsError.shapeMismatch(
                 path: path, tensor: "rope_freqs.weight", expected: [headDim / 2], found: [factors.count])
+        }
+        guard rotaryDim > 0, rotaryDim <= headDim, rotaryDim % 2 == 0 else {
+            throw ModelsError.invalidValue(
+                path: path, key: keys.rotaryKey,
+                found: "\(partialRotaryFactor) (\(rotaryDim) of \(headDim) dimensions)",
+                expected: "a share of the head that RoPE can rotate in pairs")
+        }
+        if case .longRoPE(let short, let long, _, _) = ropeScaling {
+            for factors in [short, long] where factors.count != rotaryDim / 2 {
+                throw ModelsError.invalidValue(
+                    path: path, key: keys.longRoPEKey, found: "\(factors.count) factors",
+                    expected: "one per rotated pair (\(rotaryDim / 2))")
+            }
         }
     }
 }

@@ -124,7 +124,7 @@ public struct ModelInspection: Sendable {
         var weightsProblem: String?
         var tensors: [TensorFact] = []
         /// Which of the two names the file uses.
-        var naming: KeyPath<ExpectedTensor, String> = \.huggingFaceName
+        var naming: KeyPath<StoredTensor, String> = \.huggingFaceName
     }
 
     private static func ggufFacts(_ url: URL) throws -> Facts {
@@ -229,7 +229,7 @@ public struct ModelInspection: Sendable {
         }
         let present = Dictionary(facts.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var missing: [String] = []
-        for expected in WeightNames.expectedTensors(for: config) {
+        for expected in WeightNames.storedTensors(for: config) {
             let name = expected[keyPath: facts.naming]
             guard let tensor = present[name] else {
                 missing.append(name)

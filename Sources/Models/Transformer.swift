@@ -326,11 +326,11 @@ public final class Transformer: @unchecked Sendable {
         matmul = MatmulEngine(precision: precision, pool: pool)
         let positions = maxPosition ?? min(config.maxPositionEmbeddings, 32_768)
         rope = RoPETable(
-            headDim: config.headDim, maxPosition: positions, theta: Double(config.ropeTheta),
-            scaling: Self.ropeScaling(config.ropeScaling))
-        let headDim = config.headDim
+            headDim: config.rotaryDim, maxPosition: positions, theta: Double(config.ropeTheta),
+            scaling: Self.ropeScaling(config.ropeScaling, maxPosition: maxPosition))
+        let rotaryDim = config.rotaryDim
         localRope = config.localRopeTheta.map {
-            RoPETable(headDim: headDim, maxPosition: positions, theta: Double($0), scaling: .none)
+            RoPETable(headDim: rotaryDim, maxPosition: positions, theta: Double($0), scaling: .none)
         }
     }
 
@@ -374,7 +374,10 @@ public final class Transformer: @unchecked Sendable {
         }
     }
 
-    static func ropeScaling(_ scaling: RopeScaling?) -> RoPEScaling {
+    /// The kernel's scaling for `scaling`. LongRoPE picks its factors once per model: the short ones unless the
+    /// caller asks for positions beyond the original context (transformers switches per batch on the same rule;
+    /// training sequences and most chats stay within it).
+    static func ropeScaling(_ scaling: RopeScaling?, maxPosition: Int?) -> RoPEScaling {
         switch scaling {
         case nil: return .none
         case .linear(let factor)?: return .linear(factor: Double(factor))
@@ -382,6 +385,9 @@ public final class Transformer: @unchecked Sendable {
             return .llama3(factor: Double(factor), lowFrequencyFactor: Double(low), highFrequencyFactor: Double(high),
                            originalContext: original)
         case .frequencyFactors(let factors)?: return .frequencyFactors(factors.map(Double.init))
+        case .longRoPE(let short, let long, let original, let attentionFactor)?:
+            let factors = (maxPosition ?? original) > original ? long : short
+            return .longRoPE(factors: factors.map(Double.init), attentionFactor: Double(attentionFactor))
         }
     }
 
@@ -567,8 +573,8 @@ public final class Transformer: @unchecked Sendable {
                            rows: n * kvh, channels: d, epsilon: config.rmsNormEps, pool: pool)
         }
         let rope = ropeTable(l)
-        ropeForward(a.q.pointer, positions: positions, rows: n, heads: h, table: rope, pool: pool)
-        ropeForward(a.k.pointer, positions: positions, rows: n, heads: kvh, table: rope, pool: pool)
+        ropeForward(a.q.pointer, positions: positions, rows: n, heads: h, table: rope, headWidth: d, pool: pool)
+        ropeForward(a.k.pointer, positions: positions, rows: n, heads: kvh, table: rope, headWidth: d, pool: pool)
         emit("q_rope", l, a.q, n * h * d)
         emit("k_rope", l, a.k, n * kvh * d)
         let attentionShape = attentionShape(l)
@@ -678,7 +684,9 @@ public final class Transformer: @unchecked Sendable {
         guard let lora else { return }
         let p = lora.config.dropout
         let keep = 1 / (1 - p)
-        let targetIndex = UInt64(LoRATarget.allCases.firstIndex(of: target) ?? 0)
+        // The parts of a fused module see one input and so one mask, as in PEFT.
+        let maskTarget = config.architecture.spec.fused(target)?.parts[0] ?? target
+        let targetIndex = UInt64(LoRATarget.allCases.firstIndex(of: maskTarget) ?? 0)
         var generator = SplitMix64(seed: dropoutSeed &* 0x2545_F491_4F6C_DD1D &+ UInt64(layer) &* 16 &+ targetIndex)
         for i in 0..<count {
             let u = Float(generator.next() >> 40) * (1.0 / 16_777_216.0)
@@ -724,8 +732,9 @@ public final class Transformer: @unchecked Sendable {
                           out: a.attention.pointer, lse: a.lse.pointer, layout: layout, rows: n,
                           shape: attentionShape(l), pool: pool)
         let rope = ropeTable(l)
-        ropeBackward(scratch.q.pointer, positions: positions, rows: n, heads: h, table: rope, pool: pool)
-        ropeBackward(scratch.k.pointer, positions: positions, rows: n, heads: kvh, table: rope, pool: pool)
+        ropeBackward(scratch.q.pointer, positions: positions, rows: n, heads: h, table: rope, headWidth: d, pool: pool)
+        ropeBackward(scratch.k.pointer, positions: positions, rows: n, heads: kvh, table: rope, headWidth: d,
+                     pool: pool)
         var dq = scratch.q, dk = scratch.k
         if let qProjected = a.qProjected, let kProjected = a.kProjected, let qNorm = w.queryNorm, let kNorm = w.keyNorm,
             let qRstd = a.qRstd, let kRstd = a.kRstd

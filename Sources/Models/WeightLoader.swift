@@ -162,40 +162,48 @@ public struct ModelWeights: Sendable {
 
     /// Reads every expected tensor of a GGUF file, restoring HF row order of q/k for llama-family files and HF's w
     /// for Gemma's norms (the file stores 1 + w). Matrices stay in their stored layout (views into the mapped
-    /// file); vectors are dequantized.
+    /// file, a fused tensor's parts as views of its rows); vectors are dequantized.
     public static func load(gguf file: GGUFFile) throws -> ModelWeights {
         let config = try ModelConfig.fromGGUF(file)
         let unpermute = config.architecture.ggufPermutesQueryKey
         let normOffset = config.architecture.spec.norm.offset
         var tensors: [String: WeightTensor] = [:]
-        for expected in WeightNames.expectedTensors(for: config) {
-            guard let info = file.tensor(named: expected.ggufName) else {
-                throw ModelsError.missingTensor(
-                    path: file.path, tensor: "\(expected.ggufName) (\(expected.huggingFaceName))")
+        for stored in WeightNames.storedTensors(for: config) {
+            guard let info = file.tensor(named: stored.ggufName) else {
+                let parts = stored.parts.map(\.huggingFaceName).joined(separator: ", ")
+                throw ModelsError.missingTensor(path: file.path, tensor: "\(stored.ggufName) (\(parts))")
             }
-            guard info.shape == expected.shape else {
+            guard info.shape == stored.shape else {
                 throw ModelsError.shapeMismatch(
-                    path: file.path, tensor: expected.ggufName, expected: expected.shape, found: info.shape)
+                    path: file.path, tensor: stored.ggufName, expected: stored.shape, found: info.shape)
             }
-            let heads = unpermute ? permutedHeads(expected.role, config: config) : nil
-            if expected.shape.count == 2, file.rawBytes(of: info).count == info.byteCount,
-                let matrix = storedMatrix(
-                    file.rawBytes(of: info), type: info.type, rows: expected.shape[0], columns: expected.shape[1],
-                    owner: file,
-                    rowOrder: heads.map { QueryKeyPermutation.huggingFaceRowSources(rows: expected.shape[0], heads: $0) })
-            {
-                tensors[expected.huggingFaceName] = WeightTensor(matrix: matrix)
-                continue
+            let bytes = file.rawBytes(of: info)
+            var values: [Float]?  // the whole tensor dequantized, once, when a part cannot stay stored
+            for (index, expected) in stored.parts.enumerated() {
+                let rows = stored.rows(of: index)
+                let heads = unpermute ? permutedHeads(expected.role, config: config) : nil
+                if expected.shape.count == 2, bytes.count == info.byteCount,
+                    let matrix = storedMatrix(
+                        slice(bytes, rows: rows, of: stored.shape[0]), type: info.type, rows: expected.shape[0],
+                        columns: expected.shape[1], owner: file,
+                        rowOrder: heads.map {
+                            QueryKeyPermutation.huggingFaceRowSources(rows: expected.shape[0], heads: $0)
+                        })
+                {
+                    tensors[expected.huggingFaceName] = WeightTensor(matrix: matrix)
+                    continue
+                }
+                if values == nil { values = try convertingFormatErrors { try file.dequantize(info) } }
+                var part = rowSlice(values ?? [], rows: rows, columns: stored.shape.count == 2 ? stored.shape[1] : 1)
+                if normOffset != 0, expected.role.isNorm { part = part.map { $0 - normOffset } }
+                if let heads {
+                    part = QueryKeyPermutation.ggufToHuggingFace(
+                        part, rows: expected.shape[0],
+                        columns: expected.shape.count == 2 ? expected.shape[1] : 1,
+                        heads: heads)
+                }
+                tensors[expected.huggingFaceName] = WeightTensor(shape: expected.shape, values: part)
             }
-            var values = try convertingFormatErrors { try file.dequantize(info) }
-            if normOffset != 0, expected.role.isNorm { values = values.map { $0 - normOffset } }
-            if let heads {
-                values = QueryKeyPermutation.ggufToHuggingFace(
-                    values, rows: expected.shape[0],
-                    columns: expected.shape.count == 2 ? expected.shape[1] : 1,
-                    heads: heads)
-            }
-            tensors[expected.huggingFaceName] = WeightTensor(shape: expected.shape, values: values)
         }
         return ModelWeights(config: config, path: file.path, tensors: tensors)
     }
@@ -209,27 +217,45 @@ public struct ModelWeights: Sendable {
         let config = try ModelConfig.fromHuggingFace(configJSON: data, path: configURL.path)
         let collection = try convertingFormatErrors { try SafetensorsCollection(folder: folder) }
         var tensors: [String: WeightTensor] = [:]
-        for expected in WeightNames.expectedTensors(for: config) {
-            guard let (file, info) = collection.locate(expected.huggingFaceName) else {
-                throw ModelsError.missingTensor(path: folder.path, tensor: expected.huggingFaceName)
+        for stored in WeightNames.storedTensors(for: config) {
+            guard let (file, info) = collection.locate(stored.huggingFaceName) else {
+                throw ModelsError.missingTensor(path: folder.path, tensor: stored.huggingFaceName)
             }
-            guard info.shape == expected.shape else {
+            guard info.shape == stored.shape else {
                 throw ModelsError.shapeMismatch(
-                    path: file.path, tensor: expected.huggingFaceName, expected: expected.shape,
-                    found: info.shape)
+                    path: file.path, tensor: stored.huggingFaceName, expected: stored.shape, found: info.shape)
             }
-            if expected.shape.count == 2, let type = ggmlType(info.dtype),
-                let matrix = storedMatrix(
-                    file.rawBytes(of: info), type: type, rows: expected.shape[0], columns: expected.shape[1],
-                    owner: file, rowOrder: nil)
-            {
-                tensors[expected.huggingFaceName] = WeightTensor(matrix: matrix)
-                continue
+            var values: [Float]?
+            for (index, expected) in stored.parts.enumerated() {
+                let rows = stored.rows(of: index)
+                if expected.shape.count == 2, let type = ggmlType(info.dtype),
+                    let matrix = storedMatrix(
+                        slice(file.rawBytes(of: info), rows: rows, of: stored.shape[0]), type: type,
+                        rows: expected.shape[0], columns: expected.shape[1], owner: file, rowOrder: nil)
+                {
+                    tensors[expected.huggingFaceName] = WeightTensor(matrix: matrix)
+                    continue
+                }
+                if values == nil { values = try convertingFormatErrors { try file.floats(info) } }
+                tensors[expected.huggingFaceName] = WeightTensor(
+                    shape: expected.shape,
+                    values: rowSlice(values ?? [], rows: rows, columns: stored.shape.count == 2 ? stored.shape[1] : 1))
             }
-            let values = try convertingFormatErrors { try file.floats(info) }
-            tensors[expected.huggingFaceName] = WeightTensor(shape: expected.shape, values: values)
         }
         return ModelWeights(config: config, path: folder.path, tensors: tensors)
+    }
+
+    /// The bytes of `rows` out of a row-major tensor of `total` rows.
+    private static func slice(_ bytes: UnsafeRawBufferPointer, rows: Range<Int>, of total: Int) -> UnsafeRawBufferPointer {
+        guard rows.count != total, total > 0 else { return bytes }
+        let rowBytes = bytes.count / total
+        return UnsafeRawBufferPointer(rebasing: bytes[(rows.lowerBound * rowBytes)..<(rows.upperBound * rowBytes)])
+    }
+
+    /// `rows` of row-major `values` with `columns` per row.
+    private static func rowSlice(_ values: [Float], rows: Range<Int>, columns: Int) -> [Float] {
+        guard rows.count * columns != values.count else { return values }
+        return Array(values[(rows.lowerBound * columns)..<(rows.upperBound * columns)])
     }
 
     /// The GGUF element type with the same bytes as a safetensors dtype the engine keeps stored.

@@ -37,6 +37,22 @@ public struct ExpectedTensor: Sendable, Equatable {
     public let shape: [Int]
 }
 
+/// One tensor as checkpoints store it: a tensor of the table, or the row-stack of several (Phi-3's `qkv_proj`).
+public struct StoredTensor: Sendable, Equatable {
+    public let huggingFaceName: String
+    public let ggufName: String
+    /// [rows of all parts, in].
+    public let shape: [Int]
+    /// The tensors it holds, top rows first; one for a tensor that is not fused.
+    public let parts: [ExpectedTensor]
+
+    /// The rows of part `index`.
+    public func rows(of index: Int) -> Range<Int> {
+        let start = parts[..<index].reduce(0) { $0 + $1.shape[0] }
+        return start..<(start + parts[index].shape[0])
+    }
+}
+
 /// The Hugging Face ⇄ GGUF checkpoint-name table (DESIGN.md §2: names live only here and in the families' specs).
 ///
 /// Per-layer names get the prefix `model.layers.N.` (HF) or `blk.N.` (GGUF). The table is llama's; a family's spec
@@ -166,6 +182,32 @@ public enum WeightNames {
         tensors.append(expected(.finalNorm, nil))
         if !config.tieWordEmbeddings { tensors.append(expected(.outputHead, nil)) }
         return tensors
+    }
+
+    /// The tensors a checkpoint of `config` stores: `expectedTensors(for:)` with each family's fused projections
+    /// (`ArchitectureSpec.fusedProjections`) stacked into one tensor, in the place of their first part.
+    public static func storedTensors(for config: ModelConfig) -> [StoredTensor] {
+        let spec = config.architecture.spec
+        let expected = expectedTensors(for: config)
+        var stored: [StoredTensor] = []
+        for tensor in expected {
+            guard let layer = tensor.layer, let target = LoRATarget.allCases.first(where: { $0.role == tensor.role }),
+                let fused = spec.fused(target)
+            else {
+                stored.append(StoredTensor(
+                    huggingFaceName: tensor.huggingFaceName, ggufName: tensor.ggufName, shape: tensor.shape,
+                    parts: [tensor]))
+                continue
+            }
+            guard target == fused.parts[0] else { continue }
+            let parts = fused.parts.compactMap { part in
+                expected.first { $0.layer == layer && $0.role == part.role }
+            }
+            stored.append(StoredTensor(
+                huggingFaceName: "model.layers.\(layer).\(fused.huggingFace)", ggufName: "blk.\(layer).\(fused.gguf)",
+                shape: [parts.reduce(0) { $0 + $1.shape[0] }, tensor.shape[1]], parts: parts))
+        }
+        return stored
     }
 
     private static func entry(_ role: WeightRole, _ architecture: Architecture) -> Row {

@@ -285,7 +285,7 @@ public enum TorchHandOff {
             baseModelName: baseModelName,
             lora: TorchJob.LoRA(
                 r: p.lora.rank, alpha: p.lora.alpha, dropout: p.lora.dropout, useRSLoRA: p.lora.useRSLoRA,
-                targetModules: p.lora.targets.map(\.peftModuleName)),
+                targetModules: lora.config.peftTargetModules(for: config.architecture)),
             initialAdapter: initial.appendingPathComponent(AdapterFiles.weightsName).path,
             train: root.appendingPathComponent("train.jsonl").path,
             validation: root.appendingPathComponent("validation.jsonl").path,

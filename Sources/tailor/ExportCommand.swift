@@ -78,7 +78,7 @@ struct ExportCommand: ParsableCommand {
             lora: lora, model: base.config, architecture: base.gguf?.architecture,
             name: run.url.lastPathComponent, to: url)
         let alpha = AdapterExport.ggufAlpha(lora.config)
-        print("wrote GGUF LoRA adapter to \(url.path) (\(lora.slots.count * 2) tensors, alpha \(alpha), rank \(lora.config.rank))")
+        print("wrote GGUF LoRA adapter to \(url.path) (\(lora.modules.count * 2) tensors, alpha \(alpha), rank \(lora.config.rank))")
         if lora.config.useRSLoRA {
             print("note: rsLoRA scale alpha/√r is stored as adapter.lora.alpha = alpha·√r, since llama.cpp divides by r")
         }

@@ -9,6 +9,7 @@ enum ExportFixtures {
     static func config(_ architecture: Architecture, tied: Bool = true) -> ModelConfig {
         let gemma = architecture == .gemma2 || architecture == .gemma3
         let gemma3 = architecture == .gemma3, gemma2 = architecture == .gemma2, granite = architecture == .granite
+        let phi3 = architecture == .phi3
         return ModelConfig(
             architecture: architecture, hiddenSize: 16, intermediateSize: 24, layerCount: 2, headCount: 4,
             kvHeadCount: 2, headDim: 4, vocabSize: 40, rmsNormEps: 1e-5, ropeTheta: gemma3 ? 1_000_000 : 10_000,
@@ -18,7 +19,7 @@ enum ExportFixtures {
             embeddingMultiplier: gemma ? 4 : (granite ? 12 : 1), slidingWindow: gemma ? 3 : nil,
             slidingLayers: gemma ? [true, false] : [], localRopeTheta: gemma3 ? 10_000 : nil,
             attentionSoftCap: gemma2 ? 50 : nil, finalSoftCap: gemma2 ? 30 : nil,
-            residualMultiplier: granite ? 0.25 : 1, logitsScaling: granite ? 8 : 1)
+            residualMultiplier: granite ? 0.25 : 1, logitsScaling: granite ? 8 : 1, partialRotaryFactor: phi3 ? 0.5 : 1)
     }
 
     /// Deterministic, distinct values for every LoRA parameter (B non-zero, so merging changes weights).
@@ -200,6 +201,12 @@ enum ExportFixtures {
             for tied in [false, true] {
                 var config = ExportFixtures.config(architecture, tied: tied)
                 if architecture == .llama { config.ropeScaling = .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositionEmbeddings: 32) }
+                if architecture == .phi3 {
+                    config.ropeScaling = .longRoPE(
+                        short: [1.5], long: [3], originalMaxPositionEmbeddings: 32, attentionFactor: 1.25)
+                    config.slidingWindow = 3
+                    config.slidingLayers = [true, true]
+                }
                 config.eosTokenIds = tied ? [2] : [2, 7]
                 let data = try MergedModel.huggingFaceConfigJSON(config, dtype: "bfloat16")
                 #expect(try ModelConfig.fromHuggingFace(configJSON: data, path: "config.json") == config)

@@ -39,17 +39,27 @@ import Testing
     }
 
     @Test func unsupportedArchitectureGivesTheReason() throws {
+        // A mixture-of-experts encoder: one line saying the architecture is not one Tailor trains.
         let url = try TestPaths.require(
-            TestPaths.assets.appendingPathComponent("vocab/ggml-vocab-phi-3.gguf"))
+            TestPaths.assets.appendingPathComponent("vocab/ggml-vocab-nomic-bert-moe.gguf"))
         let inspection = try ModelInspection(url: url)
-        #expect(inspection.config == nil && inspection.architectureName == "phi3")
+        #expect(inspection.config == nil && inspection.architectureName == "nomic-bert-moe")
         #expect(
             inspection.trainable
                 == .no(
                     reason:
-                        "\(url.path): unsupported architecture phi3; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3, granite")
+                        "\(url.path): unsupported architecture nomic-bert-moe; supported: llama, mistral, qwen2, qwen3,"
+                        + " gemma2, gemma3, granite, phi3")
         )
-        #expect(inspection.tokenizer == .gguf("llama"))
+        #expect(inspection.tokenizer == .gguf("t5"))
+    }
+
+    @Test func phi3VocabularyGGUFIsRecognisedButHasNoWeights() throws {
+        let url = try TestPaths.require(
+            TestPaths.assets.appendingPathComponent("vocab/ggml-vocab-phi-3.gguf"))
+        let inspection = try ModelInspection(url: url)
+        #expect(inspection.config?.architecture == .phi3)
+        #expect(inspection.trainable == .no(reason: "vocabulary-only GGUF: it holds a tokenizer but no weights"))
     }
 
     @Test func unsupportedQuantTypeIsNamed() throws {

@@ -39,18 +39,25 @@ struct ParityCase {
         return Transformer(weights: weights, lora: lora, threads: 2, maxPosition: 64)
     }
 
+    /// The script fills tensors as the checkpoint stores them (Phi-3's fused `qkv_proj` is one tensor); the
+    /// engine's weights are their row blocks.
     func modelWeights() throws -> ModelWeights {
         var tensors: [String: WeightTensor] = [:]
-        let expected = WeightNames.expectedTensors(for: config).sorted { $0.huggingFaceName < $1.huggingFaceName }
-        for (k, tensor) in expected.enumerated() {
+        let stored = WeightNames.storedTensors(for: config).sorted { $0.huggingFaceName < $1.huggingFaceName }
+        for (k, tensor) in stored.enumerated() {
             let isNorm = tensor.huggingFaceName.contains("norm")
-            let amplitude = tensor.role == .tokenEmbedding ? 0.5 : (isNorm ? 0.1 : 0.2)
+            let amplitude = tensor.parts[0].role == .tokenEmbedding ? 0.5 : (isNorm ? 0.1 : 0.2)
             let count = tensor.shape.reduce(1, *)
             let values = (0..<count).map { i -> Float in
                 let x = Double(i)
                 return Float(amplitude * sin(1.3 * Double(k) + 0.37 * x + 0.001 * x * x) + (isNorm ? 1 : 0))
             }
-            tensors[tensor.huggingFaceName] = WeightTensor(shape: tensor.shape, values: values)
+            let columns = tensor.shape.count == 2 ? tensor.shape[1] : 1
+            for (index, part) in tensor.parts.enumerated() {
+                let rows = tensor.rows(of: index)
+                tensors[part.huggingFaceName] = WeightTensor(
+                    shape: part.shape, values: Array(values[(rows.lowerBound * columns)..<(rows.upperBound * columns)]))
+            }
         }
         return ModelWeights(config: config, path: name, tensors: tensors)
     }
@@ -61,9 +68,9 @@ struct ParityCase {
         let alpha = try #require(meta["alpha"] as? Double)
         let parameters = LoRAParameters(model: config, config: LoRAConfig(rank: rank, alpha: Float(alpha)))
         for (k, name) in loraNames.enumerated() {
-            let (slot, isA) = try slotFor(name, in: parameters)
-            let count = isA ? rank * slot.inFeatures : slot.outFeatures * rank
-            let base = parameters.values.pointer + (isA ? slot.offsetA : slot.offsetB)
+            let (offset, count) = try region(name, in: parameters)
+            let isA = name.contains("lora_A")
+            let base = parameters.values.pointer + offset
             for i in 0..<count {
                 let x = Double(i)
                 base[i] = isA
@@ -74,13 +81,13 @@ struct ParityCase {
         return parameters
     }
 
-    /// Maps `base_model.model.model.layers.1.mlp.up_proj.lora_B.default.weight` to its slot.
-    func slotFor(_ peftName: String, in parameters: LoRAParameters) throws -> (LoRASlot, isA: Bool) {
-        let parts = peftName.split(separator: ".")
-        let layer = try #require(parts.firstIndex(of: "layers").flatMap { Int(parts[$0 + 1]) })
-        let target = try #require(LoRATarget.allCases.first { peftName.contains(".\($0.modulePath).") })
-        let slot = try #require(parameters.slot(layer: layer, target: target))
-        return (slot, peftName.contains("lora_A"))
+    /// Where `base_model.model.model.layers.1.mlp.up_proj.lora_B.default.weight` lives in the flat vector:
+    /// (offset, count) of its module's A or B (a fused module's B spans all its parts).
+    func region(_ peftName: String, in parameters: LoRAParameters) throws -> (offset: Int, count: Int) {
+        let module = try #require(parameters.modules.first { peftName.hasPrefix($0.peftPrefix + ".") })
+        let r = parameters.config.rank
+        return peftName.contains("lora_A")
+            ? (module.offsetA, r * module.inFeatures) : (module.offsetB, module.outFeatures * r)
     }
 
     /// Right-padded rows as transformers sees them: padding tokens belong to no sequence and carry no loss.
@@ -108,6 +115,7 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
 @Suite struct EngineParityTests {
     static let cases = [
         "llama_untied", "llama_tied", "llama3_rope", "qwen2", "qwen3", "mistral", "gemma3", "gemma3_v5", "gemma2", "granite",
+        "phi3", "phi3_longrope",
     ]
 
     @Test(arguments: cases, ["padded", "packed"])
@@ -132,9 +140,7 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
         #expect(abs(loss - expectedLoss) <= 1e-5, "\(name) \(mode): loss \(loss) vs \(expectedLoss)")
 
         for peftName in fixture.loraNames {
-            let (slot, isA) = try fixture.slotFor(peftName, in: lora)
-            let count = isA ? lora.config.rank * slot.inFeatures : slot.outFeatures * lora.config.rank
-            let start = isA ? slot.offsetA : slot.offsetB
+            let (start, count) = try fixture.region(peftName, in: lora)
             let gradient = Array(UnsafeBufferPointer(start: lora.gradients.pointer + start, count: count))
             let error = scaledError(gradient, try fixture.array("\(mode)_grad:\(peftName)"))
             #expect(error <= 1e-4, "\(name) \(mode): gradient of \(peftName) off by \(error)")
@@ -155,9 +161,7 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
                       count: lora.count, step: step, learningRate: 1e-2, hyper: AdamWParameters(weightDecay: 0.01))
         }
         for peftName in fixture.loraNames {
-            let (slot, isA) = try fixture.slotFor(peftName, in: lora)
-            let count = isA ? lora.config.rank * slot.inFeatures : slot.outFeatures * lora.config.rank
-            let start = isA ? slot.offsetA : slot.offsetB
+            let (start, count) = try fixture.region(peftName, in: lora)
             let values = Array(UnsafeBufferPointer(start: lora.values.pointer + start, count: count))
             let expected = try fixture.array("adamw3:\(peftName)")
             let error = zip(values, expected).map { abs($0 - $1) }.max() ?? 0
@@ -165,7 +169,7 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
         }
     }
 
-    @Test(arguments: ["qwen3", "gemma3", "gemma2", "granite"])
+    @Test(arguments: ["qwen3", "gemma3", "gemma2", "granite", "phi3"])
     func checkpointingGivesTheSameGradients(name: String) throws {
         let fixture = try ParityCase(name)
         let batch = TokenBatch(sequences: fixture.sequences, labels: fixture.labels)

@@ -59,6 +59,22 @@ public enum AttentionBiasRule: Sendable {
     case queryKeyValue
 }
 
+/// Projections a family stores stacked by rows in one tensor (Phi-3: q, k and v in `qkv_proj`; gate and up in
+/// `gate_up_proj`). The loader splits them, the exports stack them again, and LoRA adapts the stack as one module,
+/// as PEFT does: one A shared by the parts and one B over all their rows.
+public struct FusedProjection: Sendable, Equatable {
+    /// The weight's names after the layer prefix: `self_attn.qkv_proj.weight`, `attn_qkv.weight`.
+    public let huggingFace: String
+    public let gguf: String
+    /// The stacked projections, top rows first.
+    public let parts: [LoRATarget]
+
+    /// PEFT's module path (`self_attn.qkv_proj`).
+    public var modulePath: String { String(huggingFace.dropLast(".weight".count)) }
+    /// PEFT's `target_modules` entry (`qkv_proj`).
+    public var peftModuleName: String { String(modulePath.split(separator: ".").last ?? "") }
+}
+
 /// One decoder family: its names, its layer recipe and its storage conventions.
 public struct ArchitectureSpec: Sendable {
     public let architecture: Architecture
@@ -107,6 +123,8 @@ public struct ArchitectureSpec: Sendable {
     /// engine runs gemma3, qwen3, mistral3 and others itself and stops with "loras are not yet implemented"; the
     /// families that still go through its llama.cpp runner take adapters. Elsewhere the merged GGUF is the route.
     public let ollamaAppliesAdapters: Bool
+    /// Projections stored stacked in one tensor (Phi-3); empty for the others.
+    public let fusedProjections: [FusedProjection]
     /// Per-layer names that differ from the llama table (Gemma's feed-forward pre-norm is `pre_feedforward_layernorm`;
     /// its `post_attention_layernorm` is the post-attention norm).
     let renamed: [WeightRole: (huggingFace: String, gguf: String)]
@@ -123,6 +141,7 @@ extension Architecture {
         case .gemma2: return .gemma2
         case .gemma3: return .gemma3
         case .granite: return .granite
+        case .phi3: return .phi3
         }
     }
 
@@ -148,6 +167,11 @@ extension Architecture {
 }
 
 extension ArchitectureSpec {
+    /// The fused projection `target` belongs to, if any.
+    public func fused(_ target: LoRATarget) -> FusedProjection? {
+        fusedProjections.first { $0.parts.contains(target) }
+    }
+
     /// The `query_pre_attn_scalar` llama.cpp applies to a GGUF of this family, or nil when it reads none.
     func ggufQueryScalar(layers: Int, hidden: Int, heads: Int, headDim: Int) -> Int? {
         guard defaultQueryScalar != nil else { return nil }

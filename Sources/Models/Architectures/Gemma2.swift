@@ -12,5 +12,5 @@ extension ArchitectureSpec {
         scalesEmbedding: true, slidingWindow: .pattern(2), defaultQueryScalar: 256, defaultLocalRopeTheta: nil,
         logitSoftCapping: (attention: 50, final: 30), graniteMultipliers: false,
         ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: 46, ollamaAppliesAdapters: false,
-        renamed: gemmaNames)
+        fusedProjections: [], renamed: gemmaNames)
 }

@@ -14,7 +14,7 @@ extension ArchitectureSpec {
         scalesEmbedding: true, slidingWindow: .pattern(6), defaultQueryScalar: 256, defaultLocalRopeTheta: 10_000,
         logitSoftCapping: nil, graniteMultipliers: false,
         ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: 62, ollamaAppliesAdapters: false,
-        renamed: gemmaNames)
+        fusedProjections: [], renamed: gemmaNames)
 
     /// Gemma's feed-forward pre-norm is `pre_feedforward_layernorm`; its `post_attention_layernorm` is the
     /// post-attention norm of the sandwich.

@@ -12,5 +12,5 @@ extension ArchitectureSpec {
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
         scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
         logitSoftCapping: nil, graniteMultipliers: true,
-        ggufPermutesQueryKey: true, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: false, renamed: [:])
+        ggufPermutesQueryKey: true, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: false, fusedProjections: [], renamed: [:])
 }

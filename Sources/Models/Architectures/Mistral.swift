@@ -9,5 +9,5 @@ extension ArchitectureSpec {
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
         scalesEmbedding: false, slidingWindow: .everyLayer, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
         logitSoftCapping: nil, graniteMultipliers: false,
-        ggufPermutesQueryKey: true, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: true, renamed: [:])
+        ggufPermutesQueryKey: true, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: true, fusedProjections: [], renamed: [:])
 }

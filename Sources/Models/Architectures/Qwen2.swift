@@ -9,5 +9,5 @@ extension ArchitectureSpec {
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .queryKeyValue,
         scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
         logitSoftCapping: nil, graniteMultipliers: false,
-        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: true, renamed: [:])
+        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: true, fusedProjections: [], renamed: [:])
 }

@@ -9,5 +9,5 @@ extension ArchitectureSpec {
         norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: true, attentionBias: .configured,
         scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
         logitSoftCapping: nil, graniteMultipliers: false,
-        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: false, renamed: [:])
+        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: false, fusedProjections: [], renamed: [:])
 }

@@ -16,6 +16,9 @@ public enum RoPEScaling: Sendable, Equatable {
     case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalContext: Int)
     /// Inverse frequency `i` divided by `factors[i]` (llama.cpp's `rope_freqs.weight`, D/2 values).
     case frequencyFactors([Double])
+    /// LongRoPE: inverse frequencies divided by `factors` (D/2 values) and cos/sin multiplied by `attentionFactor`
+    /// (HF `longrope`, Phi-3.5 and Phi-4-mini).
+    case longRoPE(factors: [Double], attentionFactor: Double)
 }
 
 /// Inverse frequencies for a head of `headDim`: θ^(−2i/D) for i < D/2, scaled as HF's rope init functions do.
@@ -37,7 +40,7 @@ public func ropeInverseFrequencies(headDim: Int, theta: Double, scaling: RoPESca
             let smooth = (Double(original) / wavelength - low) / (high - low)
             return (1 - smooth) * frequency / factor + smooth * frequency
         }
-    case .frequencyFactors(let factors):
+    case .frequencyFactors(let factors), .longRoPE(let factors, _):
         precondition(factors.count == half, "one RoPE frequency factor per rotated pair")
         inverse = zip(inverse, factors).map { $0 / $1 }
     }
@@ -57,13 +60,15 @@ public struct RoPETable: Sendable {
         self.maxPosition = maxPosition
         let half = headDim / 2
         let inverse = ropeInverseFrequencies(headDim: headDim, theta: theta, scaling: scaling).map { Float($0) }
+        var magnitude: Float = 1
+        if case .longRoPE(_, let attentionFactor) = scaling { magnitude = Float(attentionFactor) }
         var c = [Float](repeating: 0, count: maxPosition * half)
         var s = c
         for p in 0..<maxPosition {
             for i in 0..<half {
                 let angle = Double(Float(p) * inverse[i])
-                c[p * half + i] = Float(cosine(angle))
-                s[p * half + i] = Float(sine(angle))
+                c[p * half + i] = Float(cosine(angle)) * magnitude
+                s[p * half + i] = Float(sine(angle)) * magnitude
             }
         }
         cos = c
