@@ -305,6 +305,10 @@ public final class Transformer: @unchecked Sendable {
     /// RoPE of the global layers, and of the sliding-window layers when their base differs (Gemma 3).
     private let rope: RoPETable
     private let localRope: RoPETable?
+    /// LongRoPE's table with the long factors, and the context past which a batch uses it (as transformers picks
+    /// per forward pass from the batch's largest position).
+    private let longRope: (table: RoPETable, after: Int)?
+    private var longContext = false
     private var capacity = 0
     private var residuals: [FloatBuffer] = []  // L + 1 residual streams [N, C]
     private var layerActivations: [LayerActivations] = []
@@ -327,7 +331,17 @@ public final class Transformer: @unchecked Sendable {
         let positions = maxPosition ?? min(config.maxPositionEmbeddings, 32_768)
         rope = RoPETable(
             headDim: config.rotaryDim, maxPosition: positions, theta: Double(config.ropeTheta),
-            scaling: Self.ropeScaling(config.ropeScaling, maxPosition: maxPosition))
+            scaling: Self.ropeScaling(config.ropeScaling, long: false))
+        if case .longRoPE(_, _, let original, _)? = config.ropeScaling {
+            longRope = (
+                RoPETable(
+                    headDim: config.rotaryDim, maxPosition: positions, theta: Double(config.ropeTheta),
+                    scaling: Self.ropeScaling(config.ropeScaling, long: true)),
+                original
+            )
+        } else {
+            longRope = nil
+        }
         let rotaryDim = config.rotaryDim
         localRope = config.localRopeTheta.map {
             RoPETable(headDim: rotaryDim, maxPosition: positions, theta: Double($0), scaling: .none)
@@ -335,8 +349,15 @@ public final class Transformer: @unchecked Sendable {
     }
 
     private func ropeTable(_ layer: Int) -> RoPETable {
-        guard let localRope, config.window(layer: layer) != nil else { return rope }
-        return localRope
+        if let localRope, config.window(layer: layer) != nil { return localRope }
+        if let longRope, longContext { return longRope.table }
+        return rope
+    }
+
+    /// Whether a pass whose largest position is `last` uses LongRoPE's long factors.
+    private func reachesLongContext(_ last: Int) -> Bool {
+        guard let longRope else { return false }
+        return last + 1 > longRope.after
     }
 
     private func attentionShape(_ layer: Int) -> AttentionShape {
@@ -374,10 +395,8 @@ public final class Transformer: @unchecked Sendable {
         }
     }
 
-    /// The kernel's scaling for `scaling`. LongRoPE picks its factors once per model: the short ones unless the
-    /// caller asks for positions beyond the original context (transformers switches per batch on the same rule;
-    /// training sequences and most chats stay within it).
-    static func ropeScaling(_ scaling: RopeScaling?, maxPosition: Int?) -> RoPEScaling {
+    /// The kernel's scaling for `scaling`; `long` picks LongRoPE's long factors.
+    static func ropeScaling(_ scaling: RopeScaling?, long: Bool) -> RoPEScaling {
         switch scaling {
         case nil: return .none
         case .linear(let factor)?: return .linear(factor: Double(factor))
@@ -385,9 +404,8 @@ public final class Transformer: @unchecked Sendable {
             return .llama3(factor: Double(factor), lowFrequencyFactor: Double(low), highFrequencyFactor: Double(high),
                            originalContext: original)
         case .frequencyFactors(let factors)?: return .frequencyFactors(factors.map(Double.init))
-        case .longRoPE(let short, let long, let original, let attentionFactor)?:
-            let factors = (maxPosition ?? original) > original ? long : short
-            return .longRoPE(factors: factors.map(Double.init), attentionFactor: Double(attentionFactor))
+        case .longRoPE(let short, let longFactors, _, let attentionFactor)?:
+            return .longRoPE(factors: (long ? longFactors : short).map(Double.init), attentionFactor: Double(attentionFactor))
         }
     }
 
@@ -468,6 +486,7 @@ public final class Transformer: @unchecked Sendable {
         guard n > 0 else { return CrossEntropyTotals() }
         reserve(n)
         layout = AttentionLayout(sequenceIds: batch.sequenceIds)
+        longContext = reachesLongContext(Int(batch.positions.max() ?? 0))
         self.dropoutSeed = dropoutSeed
         let training = gradScale != nil
         batch.tokens.withUnsafeBufferPointer { ids in embed(ids.baseAddress!, rows: n) }
@@ -527,6 +546,7 @@ public final class Transformer: @unchecked Sendable {
         precondition(n > 0 && cache.count + n <= cache.capacity, "KV cache overflow")
         reserve(n)
         let positions = (0..<n).map { Int32(cache.count + $0) }
+        longContext = reachesLongContext(cache.count + n - 1)
         tokens.withUnsafeBufferPointer { ids in embed(ids.baseAddress!, rows: n) }
         positions.withUnsafeBufferPointer { p in
             for layer in 0..<config.layerCount {

@@ -176,7 +176,9 @@ struct ExportCommand: ParsableCommand {
             print("route: merged GGUF (the base is a Hugging Face folder; Ollama's ADAPTER needs a GGUF base)")
             modelfile = try writeMerged()
         } else if !architecture.spec.ollamaAppliesAdapters {
-            print("route: merged GGUF (Ollama runs \(architecture.rawValue) on its own engine, which does not apply LoRA adapters)")
+            print(
+                "route: merged GGUF (Ollama is not known to apply LoRA adapters to \(architecture.rawValue): its own"
+                    + " engine, which runs gemma3, qwen3 and others, refuses them)")
             modelfile = try writeMerged()
         } else {
             print("route: FROM base + ADAPTER (Ollama applies GGUF adapters to \(architecture.rawValue); --merged writes a merged GGUF instead)")

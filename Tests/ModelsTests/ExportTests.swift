@@ -288,3 +288,92 @@ enum ExportFixtures {
         for (x, y) in zip(q, expected) { #expect(abs(x - y) <= 1e-3) }
     }
 }
+
+/// Phi-3 stores q/k/v and gate/up stacked: every reader splits them and every writer stacks them again.
+@Suite struct FusedProjectionTests {
+    let config = ExportFixtures.config(.phi3, tied: false)
+
+    /// A GGUF base as llama.cpp's converter writes a Phi-3: fused `attn_qkv` and `ffn_up` (gate rows first).
+    func phi3GGUF(url: URL) throws {
+        var writer = tinyGGUFMetadata(config)
+        writer.set("phi3.rope.dimension_count", .uint32(UInt32(config.rotaryDim)))
+        let weights = ExportFixtures.weights(config)
+        for stored in WeightNames.storedTensors(for: config) {
+            let values = try stored.parts.flatMap { try weights.tensor($0.huggingFaceName).values }
+            try writer.addTensor(name: stored.ggufName, shape: stored.shape, floats: values, as: .f32)
+        }
+        try writer.write(to: url)
+    }
+
+    @Test func storedTensorsStackTheParts() {
+        let stored = WeightNames.storedTensors(for: config).filter { $0.parts.first?.layer == 1 }
+        let qkv = stored.first { $0.huggingFaceName == "model.layers.1.self_attn.qkv_proj.weight" }
+        #expect(qkv?.ggufName == "blk.1.attn_qkv.weight" && qkv?.shape == [16 + 8 + 8, 16])
+        #expect(qkv?.parts.map(\.role) == [.query, .key, .value] && qkv?.rows(of: 2) == 24..<32)
+        let gateUp = stored.first { $0.ggufName == "blk.1.ffn_up.weight" }
+        #expect(gateUp?.huggingFaceName == "model.layers.1.mlp.gate_up_proj.weight" && gateUp?.shape == [48, 16])
+        #expect(!stored.contains { $0.huggingFaceName.hasSuffix("q_proj.weight") || $0.ggufName.hasSuffix("ffn_gate.weight") })
+    }
+
+    @Test func ggufAndSafetensorsSplitOnLoadAndStackOnExport() throws {
+        let baseURL = ExportFixtures.temporary("phi3.gguf"), mergedURL = ExportFixtures.temporary("merged.gguf")
+        let folder = ExportFixtures.temporary("phi3-hf")
+        defer {
+            for url in [baseURL, mergedURL, folder] { try? FileManager.default.removeItem(at: url) }
+        }
+        try phi3GGUF(url: baseURL)
+        let base = try GGUFFile(url: baseURL)
+        let loaded = try ModelWeights.load(gguf: base)
+        #expect(loaded.config.partialRotaryFactor == 0.5)
+        #expect(loaded.tensors == ExportFixtures.weights(loaded.config).tensors)
+        let merged = try MergedModel.merge(loaded, lora: ExportFixtures.lora(loaded.config))
+        try MergedModel.ggufWriter(merged, base: base, storage: .f32).write(to: mergedURL)
+        let file = try GGUFFile(url: mergedURL)
+        #expect(file.tensor(named: "blk.0.attn_qkv.weight")?.shape == [32, 16])
+        #expect(file.tensor(named: "blk.0.attn_q.weight") == nil && file.tensor(named: "blk.0.ffn_gate.weight") == nil)
+        #expect(try ModelWeights.load(gguf: file).tensors == merged.tensors)
+
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try MergedModel.huggingFaceConfigJSON(merged.config, dtype: "float32")
+            .write(to: folder.appendingPathComponent("config.json"))
+        try MergedModel.writeSafetensors(merged, dtype: .f32, to: folder.appendingPathComponent("model.safetensors"))
+        let safetensors = try SafetensorsFile(url: folder.appendingPathComponent("model.safetensors"))
+        #expect(safetensors.tensor(named: "model.layers.1.mlp.gate_up_proj.weight")?.shape == [48, 16])
+        #expect(safetensors.tensor(named: "model.layers.1.mlp.up_proj.weight") == nil)
+        #expect(try ModelWeights.load(huggingFaceFolder: folder).tensors == merged.tensors)
+    }
+
+    @Test func loraAdaptsEachFusedModuleWhole() throws {
+        // Naming one part adapts its whole module, as PEFT can only adapt qkv_proj as one.
+        let partial = LoRAConfig(rank: 2, targets: [.q, .down]).expanded(for: .phi3)
+        #expect(partial.targets == [.q, .k, .v, .down])
+        #expect(partial.peftTargetModules(for: .phi3) == ["qkv_proj", "down_proj"])
+        let lora = ExportFixtures.lora(config, rank: 2)
+        #expect(lora.modules.map(\.modulePath).prefix(4)
+            == ["self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj"])
+        let q = try #require(lora.slot(layer: 1, target: .q)), v = try #require(lora.slot(layer: 1, target: .v))
+        #expect(q.offsetA == v.offsetA && v.offsetB == q.offsetB + (16 + 8) * 2)
+
+        let folder = ExportFixtures.temporary("phi3-adapter")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try AdapterFiles.writePEFT(lora: lora, baseModel: "tiny/phi3", to: folder)
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent(AdapterFiles.configName)))
+                as? [String: Any])
+        #expect(json["target_modules"] as? [String] == ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])
+        let weights = try SafetensorsFile(url: folder.appendingPathComponent(AdapterFiles.weightsName))
+        #expect(weights.tensor(named: "base_model.model.model.layers.0.self_attn.qkv_proj.lora_B.weight")?.shape == [32, 2])
+        #expect(weights.tensor(named: "base_model.model.model.layers.0.mlp.gate_up_proj.lora_A.weight")?.shape == [2, 16])
+        let read = try AdapterFiles.readPEFT(folder: folder, model: config)
+        #expect(read.values.array == lora.values.array && read.config.targets == lora.config.targets)
+
+        let adapterURL = ExportFixtures.temporary("phi3-lora.gguf")
+        defer { try? FileManager.default.removeItem(at: adapterURL) }
+        try AdapterExport.writeGGUFAdapter(lora: lora, model: config, to: adapterURL)
+        let adapter = try GGUFFile(url: adapterURL)
+        #expect(adapter.tensors.count == config.layerCount * 4 * 2)
+        let b = try adapter.dequantize(try #require(adapter.tensor(named: "blk.1.ffn_up.weight.lora_b")))
+        let gate = try #require(lora.slot(layer: 1, target: .gate))
+        #expect(b == Array(lora.values.array[gate.offsetB..<(gate.offsetB + 48 * 2)]))
+    }
+}

@@ -1,5 +1,6 @@
 // `tailor train` end to end on SmolLM2: a run that lowers the validation loss, a run SIGKILLed after its first
-// checkpoint and resumed (same adapter bytes), SIGTERM saving a checkpoint, and one-line errors.
+// checkpoint and resumed (same adapter bytes), SIGTERM saving a checkpoint, and one-line errors; a Gemma 3 run
+// and its exports.
 // Runtime with the debug tailor binary on 2 cores: about 60–90 s for the whole suite (steps are tiny on purpose).
 import Foundation
 import TestSupport
@@ -122,6 +123,41 @@ import Testing
             let same = a == b
             #expect(same, "\(name) of the resumed run differs from the uninterrupted run's")
         }
+    }
+
+    /// The real Gemma 3 270M GGUF (Q4_K_M; sandwich norms, GeGLU, q/k norm, sliding-window layers): a short run
+    /// lowers the validation loss, and the adapter exports to every target.
+    @Test func gemma3RunLowersValidationLossAndExportsEverywhere() throws {
+        let run = Self.folder("gemma3")
+        defer { try? FileManager.default.removeItem(at: run) }
+        let train = try TailorProcess.run([
+            "train", "--model", try TestPaths.require(TestPaths.gemma3).path, "--data", Self.data.path,
+            "--max-length", "64", "--batch-size", "2", "--rank", "4", "--max-steps", "6", "--learning-rate", "2e-3",
+            "--eval-every", "6", "--threads", "2", "--output", run.path,
+        ])
+        #expect(train.status == 0, "tailor train failed: \(train.stderr)")
+        let losses = try Self.validationLosses(run)
+        let baseline = try #require(losses[0]), last = try #require(losses[6])
+        #expect(last < 0.8 * baseline, "validation loss \(baseline) → \(last)")
+        for (target, output) in [
+            ("peft", "peft"), ("gguf-lora", "adapter.gguf"), ("merged", "merged"), ("gguf", "merged.gguf"),
+            ("ollama", "ollama"),
+        ] {
+            let url = run.appendingPathComponent("export-\(output)")
+            var arguments = ["export", run.path, "--to", target, "--output", url.path]
+            if target == "gguf" { arguments += ["--dtype", "q8_0"] }
+            let export = try TailorProcess.run(arguments)
+            #expect(export.status == 0, "export --to \(target) failed: \(export.stderr)")
+            #expect(FileManager.default.fileExists(atPath: url.path), "export --to \(target) wrote nothing")
+            if target == "ollama" {
+                // Ollama's engine runs gemma3 itself and applies no adapters: the route is the merged GGUF.
+                #expect(export.stdout.contains("route: merged GGUF"), "\(export.stdout)")
+            }
+        }
+        let config = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("export-merged/config.json")))
+                as? [String: Any])
+        #expect(config["model_type"] as? String == "gemma3_text" && config["query_pre_attn_scalar"] as? Double == 256)
     }
 
     @Test func sigtermFinishesTheStepSavesAndSaysHowToResume() throws {
