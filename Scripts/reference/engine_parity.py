@@ -62,6 +62,10 @@ CASES = {
                           rope_scaling=dict(rope_type="longrope", short_factor=[1.0, 1.5, 2.0, 3.0],
                                             long_factor=[2.0, 3.0, 5.0, 8.0]),
                           targets=PHI3_TARGETS),
+    # Phi-2: one LayerNorm (with bias) feeding attention and a GELU MLP in parallel, biases everywhere (the head
+    # too), half of each head rotated; LoRA on PEFT's names for it (dense, fc1, fc2).
+    "phi": dict(model_type="phi", partial_rotary_factor=0.5, layer_norm_eps=1e-5, hidden_act="gelu_new",
+                targets=["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"]),
 }
 RANK, ALPHA = 4, 8.0
 

@@ -107,11 +107,14 @@ public enum AdapterFiles {
         } else {
             throw ModelsError.missingKey(path: url.path, key: "target_modules")
         }
-        // Module names of every family: q_proj, …, and the fused ones (qkv_proj, gate_up_proj).
-        var known: [(name: String, targets: [LoRATarget])] = LoRATarget.allCases.map { ($0.peftModuleName, [$0]) }
+        // Module names of every family: q_proj, …, Phi-2's dense, fc1, fc2 and the fused ones (qkv_proj,
+        // gate_up_proj).
+        var known: [(name: String, targets: [LoRATarget])] = []
         for architecture in Architecture.allCases {
-            for fused in architecture.spec.fusedProjections where !known.contains(where: { $0.name == fused.peftModuleName }) {
-                known.append((fused.peftModuleName, fused.parts))
+            let modules = LoRATarget.allCases.map { ($0.peftModuleName(for: architecture), [$0]) }
+                + architecture.spec.fusedProjections.map { ($0.peftModuleName, $0.parts) }
+            for (name, targets) in modules where !known.contains(where: { $0.name == name }) {
+                known.append((name, targets))
             }
         }
         var targets: [LoRATarget] = []

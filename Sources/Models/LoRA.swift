@@ -10,17 +10,16 @@ import Tensors
 public enum LoRATarget: String, Sendable, Codable, CaseIterable {
     case q, k, v, o, gate, up, down
 
-    /// The module path inside a decoder layer, as PEFT names it (`self_attn.q_proj`).
-    public var modulePath: String {
-        switch self {
-        case .q: return "self_attn.q_proj"
-        case .k: return "self_attn.k_proj"
-        case .v: return "self_attn.v_proj"
-        case .o: return "self_attn.o_proj"
-        case .gate: return "mlp.gate_proj"
-        case .up: return "mlp.up_proj"
-        case .down: return "mlp.down_proj"
-        }
+    /// The module path inside a decoder layer of `architecture`, as PEFT names it: the weight's name without
+    /// `.weight` (`self_attn.q_proj`; Phi-2's `self_attn.dense`, `mlp.fc1`).
+    public func modulePath(for architecture: Architecture) -> String {
+        let name = WeightNames.table(for: architecture).first { $0.role == role }?.huggingFace ?? ""
+        return String(name.dropLast(".weight".count))
+    }
+
+    /// PEFT's `target_modules` entry (`q_proj`, `dense`).
+    public func peftModuleName(for architecture: Architecture) -> String {
+        String(modulePath(for: architecture).split(separator: ".").last ?? "")
     }
 
     /// The base-model weight this target adapts.
@@ -36,8 +35,6 @@ public enum LoRATarget: String, Sendable, Codable, CaseIterable {
         }
     }
 
-    /// PEFT's `target_modules` entry (`q_proj`).
-    public var peftModuleName: String { String(modulePath.split(separator: ".").last ?? "") }
 
     /// (in, out) features of this projection for `config`.
     public func features(_ config: ModelConfig) -> (input: Int, output: Int) {
@@ -74,12 +71,13 @@ public struct LoRAConfig: Sendable, Equatable, Codable {
     public var scale: Float { useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank) }
 
     /// The targets as `architecture` can adapt them: a fused projection (Phi-3's `qkv_proj`) is one module, so
-    /// naming any of its parts adapts all of them.
+    /// naming any of its parts adapts all of them; a projection the family lacks (Phi-2's gate) is dropped.
     public func expanded(for architecture: Architecture) -> LoRAConfig {
         var copy = self
         let spec = architecture.spec
         copy.targets = LoRATarget.allCases.filter { target in
-            targets.contains(target) || (spec.fused(target)?.parts.contains(where: targets.contains) ?? false)
+            guard target != .gate || spec.feedForward.isGated else { return false }  // Phi-2's MLP has no gate
+            return targets.contains(target) || (spec.fused(target)?.parts.contains(where: targets.contains) ?? false)
         }
         return copy
     }
@@ -89,7 +87,7 @@ public struct LoRAConfig: Sendable, Equatable, Codable {
         let spec = architecture.spec
         var names: [String] = []
         for target in targets {
-            let name = spec.fused(target)?.peftModuleName ?? target.peftModuleName
+            let name = spec.fused(target)?.peftModuleName ?? target.peftModuleName(for: architecture)
             if !names.contains(name) { names.append(name) }
         }
         return names
@@ -165,7 +163,8 @@ public final class LoRAParameters: @unchecked Sendable {
                 }
                 slots += moduleSlots
                 modules.append(LoRAModule(
-                    layer: layer, modulePath: fused?.modulePath ?? target.modulePath, parts: moduleSlots))
+                    layer: layer, modulePath: fused?.modulePath ?? target.modulePath(for: model.architecture),
+                    parts: moduleSlots))
                 offset = offsetB
             }
         }

@@ -95,6 +95,10 @@ public enum MergedModel {
             object["logits_scaling"] = Double(config.logitsScaling)
         case .mistral:
             object["sliding_window"] = config.slidingWindow ?? NSNull()
+        case .phi:
+            object["layer_norm_eps"] = Double(config.rmsNormEps)
+            object["partial_rotary_factor"] = Double(config.partialRotaryFactor)
+            object["qk_layernorm"] = false
         case .phi3:
             object["attention_bias"] = config.attentionBias
             object["sliding_window"] = config.slidingWindow ?? NSNull()

@@ -4,7 +4,7 @@ import Foundation
 
 /// The decoder-only transformer families Tailor implements; each has its spec in `Architectures/`.
 public enum Architecture: String, Sendable, Codable, CaseIterable {
-    case llama, mistral, qwen2, qwen3, gemma2, gemma3, granite, phi3
+    case llama, mistral, qwen2, qwen3, gemma2, gemma3, granite, phi3, phi
 }
 
 /// How RoPE frequencies are rescaled for long contexts (DESIGN.md §4 trap 12).
@@ -42,6 +42,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     public var headDim: Int
     /// V.
     public var vocabSize: Int
+    /// The norms' ε (`rms_norm_eps`, or `layer_norm_eps` for LayerNorm families).
     public var rmsNormEps: Float
     public var ropeTheta: Float
     public var ropeScaling: RopeScaling?
@@ -208,6 +209,7 @@ private struct RawHuggingFaceConfig: Decodable {
     let headDim: Int?
     let vocabSize: Int?
     let rmsNormEps: Double?
+    let layerNormEps: Double?
     let ropeTheta: Double?
     let ropeScaling: RawRope?
     let ropeParameters: RawRope?
@@ -228,6 +230,7 @@ private struct RawHuggingFaceConfig: Decodable {
     let attentionMultiplier: Double?
     let logitsScaling: Double?
     let partialRotaryFactor: Double?
+    let queryKeyLayerNorm: Bool?
     let originalMaxPositionEmbeddings: Int?
 
     enum CodingKeys: String, CodingKey {
@@ -239,6 +242,7 @@ private struct RawHuggingFaceConfig: Decodable {
         case headDim = "head_dim"
         case vocabSize = "vocab_size"
         case rmsNormEps = "rms_norm_eps"
+        case layerNormEps = "layer_norm_eps"
         case ropeTheta = "rope_theta"
         case ropeScaling = "rope_scaling"
         case ropeParameters = "rope_parameters"
@@ -259,6 +263,7 @@ private struct RawHuggingFaceConfig: Decodable {
         case attentionMultiplier = "attention_multiplier"
         case logitsScaling = "logits_scaling"
         case partialRotaryFactor = "partial_rotary_factor"
+        case queryKeyLayerNorm = "qk_layernorm"
         case originalMaxPositionEmbeddings = "original_max_position_embeddings"
     }
 
@@ -339,6 +344,10 @@ private struct RawHuggingFaceConfig: Decodable {
                     expected: "null (\(architecture.rawValue) models have no soft-capping)")
             }
         }
+        if queryKeyLayerNorm == true {
+            throw ModelsError.invalidValue(
+                path: path, key: "qk_layernorm", found: "true", expected: "false (q/k LayerNorm is not supported)")
+        }
         let defaultCaps = spec.logitSoftCapping
         let attentionCap = try positive(
             presentKeys.contains(caps[0].0) ? attentionLogitSoftCap : defaultCaps?.attention, caps[0].0)
@@ -406,7 +415,7 @@ private struct RawHuggingFaceConfig: Decodable {
             kvHeadCount: kvHeadCount ?? heads,
             headDim: headDim ?? 0,
             vocabSize: try require(vocabSize, "vocab_size"),
-            rmsNormEps: Float(rmsNormEps ?? 1e-6),
+            rmsNormEps: Float((spec.layerNorm ? layerNormEps : rmsNormEps) ?? (spec.layerNorm ? 1e-5 : 1e-6)),
             ropeTheta: Float(theta ?? Double(spec.defaultRopeTheta)),
             ropeScaling: try scalingSource.flatMap {
                 try $0.resolve(
@@ -415,7 +424,7 @@ private struct RawHuggingFaceConfig: Decodable {
             },
             maxPositionEmbeddings: maxPositionEmbeddings ?? spec.defaultMaxPositions,
             tieWordEmbeddings: tieWordEmbeddings ?? spec.tiesEmbeddingsByDefault,
-            attentionBias: spec.attentionBias == .queryKeyValue ? true : (attentionBias ?? false),
+            attentionBias: spec.attentionBias == .configured ? (attentionBias ?? false) : true,
             qkNorm: spec.queryKeyNorm,
             bosTokenId: bosTokenId,
             eosTokenIds: eosTokenId?.values ?? [],
@@ -424,7 +433,7 @@ private struct RawHuggingFaceConfig: Decodable {
             slidingWindow: window, slidingLayers: sliding, localRopeTheta: localTheta,
             attentionSoftCap: attentionCap, finalSoftCap: finalCap, residualMultiplier: granite.residual ?? 1,
             logitsScaling: granite.logits ?? 1,
-            partialRotaryFactor: try positive(partialRotaryFactor, "partial_rotary_factor") ?? 1)
+            partialRotaryFactor: try positive(partialRotaryFactor ?? spec.defaultPartialRotaryFactor, "partial_rotary_factor") ?? 1)
         if let defaultScalar = spec.defaultQueryScalar {
             let scalar = queryPreAttentionScalar ?? defaultScalar
             guard scalar > 0, scalar.isFinite else {
@@ -433,7 +442,7 @@ private struct RawHuggingFaceConfig: Decodable {
             }
             config.attentionScaleOverride = Float(1 / scalar.squareRoot())
         }
-        try config.validate(path: path, keys: .huggingFace, headDimGiven: headDim != nil)
+        try config.validate(path: path, keys: .huggingFace(layerNorm: spec.layerNorm), headDimGiven: headDim != nil)
         return config
     }
 }
@@ -608,12 +617,13 @@ extension ModelConfig {
             kvHeadCount: try optionalInt("\(a).attention.head_count_kv") ?? heads,
             headDim: keyLength ?? 0,
             vocabSize: vocab,
-            rmsNormEps: Float(try double("\(a).attention.layer_norm_rms_epsilon")),
+            rmsNormEps: Float(try double(
+                spec.layerNorm ? "\(a).attention.layer_norm_epsilon" : "\(a).attention.layer_norm_rms_epsilon")),
             ropeTheta: Float(try optionalDouble("\(a).rope.freq_base") ?? 10_000),
             ropeScaling: try ggufRopeScaling(file, architecture: a),
             maxPositionEmbeddings: try int("\(a).context_length"),
             tieWordEmbeddings: file.tensor(named: "output.weight") == nil,
-            attentionBias: spec.attentionBias == .queryKeyValue || file.tensor(named: "blk.0.attn_q.bias") != nil,
+            attentionBias: spec.attentionBias != .configured || file.tensor(named: "blk.0.attn_q.bias") != nil,
             qkNorm: spec.queryKeyNorm,
             bosTokenId: try optionalInt("tokenizer.ggml.bos_token_id"),
             eosTokenIds: eos,
@@ -623,7 +633,7 @@ extension ModelConfig {
             attentionSoftCap: attentionCap, finalSoftCap: finalCap, residualMultiplier: residualMultiplier,
             logitsScaling: logitsScaling,
             partialRotaryFactor: rotaryCount.map { Float($0) / Float(max(headWidth, 1)) } ?? 1)
-        try config.validate(path: path, keys: .gguf(a), headDimGiven: keyLength != nil)
+        try config.validate(path: path, keys: .gguf(a, layerNorm: spec.layerNorm), headDimGiven: keyLength != nil)
         return config
     }
 
@@ -683,7 +693,7 @@ extension ModelConfig {
 
         func key(_ keys: KeyNames) -> String {
             switch keys {
-            case .huggingFace:
+            case .huggingFace(let layerNorm):
                 switch self {
                 case .hiddenSize: return "hidden_size"
                 case .intermediateSize: return "intermediate_size"
@@ -692,11 +702,11 @@ extension ModelConfig {
                 case .kvHeadCount: return "num_key_value_heads"
                 case .headDim: return "head_dim"
                 case .vocabSize: return "vocab_size"
-                case .rmsNormEps: return "rms_norm_eps"
+                case .rmsNormEps: return layerNorm ? "layer_norm_eps" : "rms_norm_eps"
                 case .ropeTheta: return "rope_theta"
                 case .maxPositionEmbeddings: return "max_position_embeddings"
                 }
-            case .gguf(let a):
+            case .gguf(let a, let layerNorm):
                 switch self {
                 case .hiddenSize: return "\(a).embedding_length"
                 case .intermediateSize: return "\(a).feed_forward_length"
@@ -705,7 +715,8 @@ extension ModelConfig {
                 case .kvHeadCount: return "\(a).attention.head_count_kv"
                 case .headDim: return "\(a).attention.key_length"
                 case .vocabSize: return "\(a).vocab_size"
-                case .rmsNormEps: return "\(a).attention.layer_norm_rms_epsilon"
+                case .rmsNormEps:
+                    return layerNorm ? "\(a).attention.layer_norm_epsilon" : "\(a).attention.layer_norm_rms_epsilon"
                 case .ropeTheta: return "\(a).rope.freq_base"
                 case .maxPositionEmbeddings: return "\(a).context_length"
                 }
@@ -714,19 +725,19 @@ extension ModelConfig {
     }
 
     fileprivate enum KeyNames {
-        case huggingFace
-        case gguf(String)
+        case huggingFace(layerNorm: Bool)
+        case gguf(String, layerNorm: Bool)
 
         var slidingWindowKey: String {
             switch self {
             case .huggingFace: return "sliding_window"
-            case .gguf(let a): return "\(a).attention.sliding_window"
+            case .gguf(let a, _): return "\(a).attention.sliding_window"
             }
         }
         var rotaryKey: String {
             switch self {
             case .huggingFace: return "partial_rotary_factor"
-            case .gguf(let a): return "\(a).rope.dimension_count"
+            case .gguf(let a, _): return "\(a).rope.dimension_count"
             }
         }
         var longRoPEKey: String {

@@ -49,14 +49,16 @@ public final class FrozenLinear: @unchecked Sendable {
 /// One decoder layer's frozen weights.
 public struct DecoderLayerWeights: @unchecked Sendable {
     public let attentionNorm: FloatBuffer  // [C]
+    public let attentionNormBias: FloatBuffer?  // [C], LayerNorm (Phi-2)
     public let query, key, value, attentionOutput: FrozenLinear
     public let queryNorm, keyNorm: FloatBuffer?  // [D], Qwen3 and Gemma 3
     public let postAttentionNorm: FloatBuffer?  // [C], Gemma's sandwich
-    public let mlpNorm: FloatBuffer  // [C]
+    public let mlpNorm: FloatBuffer?  // [C]; none in a parallel block (Phi-2)
     public let postMLPNorm: FloatBuffer?  // [C], Gemma's sandwich
-    public let gate, up, down: FrozenLinear
+    public let gate: FrozenLinear?  // none in a plain GELU MLP (Phi-2)
+    public let up, down: FrozenLinear
 
-    func linear(_ target: LoRATarget) -> FrozenLinear {
+    func linear(_ target: LoRATarget) -> FrozenLinear? {
         switch target {
         case .q: return query
         case .k: return key
@@ -75,8 +77,10 @@ public final class TransformerWeights: @unchecked Sendable {
     public let embedding: WeightMatrix  // [V, C]
     public let layers: [DecoderLayerWeights]
     public let finalNorm: FloatBuffer  // [C]
+    public let finalNormBias: FloatBuffer?  // [C], LayerNorm (Phi-2)
     /// [V, C]; the same matrix as `embedding` when the model ties them.
     public let outputHead: WeightMatrix
+    public let outputHeadBias: FloatBuffer?  // [V] (Phi-2)
 
     /// How the weight matrices are held.
     public let storage: WeightStorage
@@ -121,13 +125,18 @@ public final class TransformerWeights: @unchecked Sendable {
             }
             return FrozenLinear(weight: try matrix(role, layer), bias: bias)
         }
-        let sandwich = architecture.spec.sandwichNorms
+        let spec = architecture.spec
+        let sandwich = spec.sandwichNorms
         embedding = try matrix(.tokenEmbedding)
         finalNorm = try buffer(.finalNorm)
+        finalNormBias = spec.layerNorm ? try buffer(.finalNormBias) : nil
         outputHead = config.tieWordEmbeddings || source.tied ? embedding : try matrix(.outputHead)
+        outputHeadBias = spec.outputHeadBias ? try buffer(.outputHeadBias) : nil
+        let mlpBias = spec.feedForwardBias
         layers = try (0..<config.layerCount).map { l in
             DecoderLayerWeights(
                 attentionNorm: try buffer(.attentionNorm, l),
+                attentionNormBias: spec.layerNorm ? try buffer(.attentionNormBias, l) : nil,
                 query: try linear(.query, .queryBias, l),
                 key: try linear(.key, .keyBias, l),
                 value: try linear(.value, .valueBias, l),
@@ -135,25 +144,25 @@ public final class TransformerWeights: @unchecked Sendable {
                 queryNorm: config.qkNorm ? try buffer(.queryNorm, l) : nil,
                 keyNorm: config.qkNorm ? try buffer(.keyNorm, l) : nil,
                 postAttentionNorm: sandwich ? try buffer(.postAttentionNorm, l) : nil,
-                mlpNorm: try buffer(.mlpNorm, l),
+                mlpNorm: spec.parallelBlock ? nil : try buffer(.mlpNorm, l),
                 postMLPNorm: sandwich ? try buffer(.postMLPNorm, l) : nil,
-                gate: try linear(.gate, nil, l),
-                up: try linear(.up, nil, l),
-                down: try linear(.down, nil, l))
+                gate: spec.feedForward.isGated ? try linear(.gate, nil, l) : nil,
+                up: try linear(.up, mlpBias ? .upBias : nil, l),
+                down: try linear(.down, mlpBias ? .downBias : nil, l))
         }
     }
 
     /// Every weight matrix once (the tied head is the embedding).
     public var matrices: [WeightMatrix] {
         var all = [embedding] + (outputHead === embedding ? [] : [outputHead])
-        for layer in layers { all += LoRATarget.allCases.map { layer.linear($0).weight } }
+        for layer in layers { all += LoRATarget.allCases.compactMap { layer.linear($0)?.weight } }
         return all
     }
 
     /// Bytes held by all frozen weights.
     public var bytes: Int {
-        let norms = config.architecture.spec.sandwichNorms ? 4 : 2
-        let vectors = layers.count * norms * config.hiddenSize + config.hiddenSize
+        let vectors = WeightNames.expectedTensors(for: config).filter { $0.shape.count == 1 }
+            .reduce(0) { $0 + $1.shape[0] }
         return matrices.reduce(0) { $0 + $1.bytes } + 4 * vectors
     }
 
@@ -215,6 +224,7 @@ final class LayerActivations {
     let rstd1, q, k, v, attention, lse, mid, rstd2, gate, up: FloatBuffer
     let qProjected, kProjected, qRstd, kRstd: FloatBuffer?  // q/k norm inputs (Qwen3, Gemma 3)
     let attentionProjected, mlpProjected, rstd3, rstd4: FloatBuffer?  // sandwich post-norm inputs [N, C] (Gemma)
+    let mean1: FloatBuffer?  // LayerNorm mean [N] (Phi-2)
     var loraHidden: [LoRATarget: FloatBuffer] = [:]  // t = x·Aᵀ [N, R]
     var dropoutMasks: [LoRATarget: FloatBuffer] = [:]  // 0 or 1/(1−p) [N, In]
 
@@ -229,7 +239,8 @@ final class LayerActivations {
         lse = FloatBuffer(count: n * config.headCount)
         mid = FloatBuffer(count: n * c)
         rstd2 = FloatBuffer(count: n)
-        gate = FloatBuffer(count: n * f)
+        gate = FloatBuffer(count: config.architecture.spec.feedForward.isGated ? n * f : 0)
+        mean1 = config.architecture.spec.layerNorm ? FloatBuffer(count: n) : nil
         up = FloatBuffer(count: n * f)
         qProjected = config.qkNorm ? FloatBuffer(count: n * qw) : nil
         kProjected = config.qkNorm ? FloatBuffer(count: n * kw) : nil
@@ -314,6 +325,7 @@ public final class Transformer: @unchecked Sendable {
     private var layerActivations: [LayerActivations] = []
     private var scratch: GradientScratch?
     private var finalRstd = FloatBuffer(count: 0)
+    private var finalMean = FloatBuffer(count: 0)  // LayerNorm (Phi-2)
     private var crossEntropy: CrossEntropyScratch?
     private var layout = AttentionLayout(sequenceIds: [])
     private var dropoutSeed: UInt64 = 0
@@ -375,11 +387,12 @@ public final class Transformer: @unchecked Sendable {
         for i in 0..<(n * config.hiddenSize) { x[i] *= multiplier }
     }
 
-    /// h = act(gate) · up for the family's feed-forward kind.
+    /// h = act(gate) · up, or gelu(up) without a gate, for the family's feed-forward kind.
     private func gatedForward(h: FloatBuffer, gate: FloatBuffer, up: FloatBuffer, count: Int) {
         switch config.architecture.spec.feedForward {
         case .swiGLU: swiGLUForward(h: h.pointer, gate: gate.pointer, up: up.pointer, count: count, pool: pool)
         case .geGLU: geGLUForward(h: h.pointer, gate: gate.pointer, up: up.pointer, count: count, pool: pool)
+        case .gelu: geluForward(y: h.pointer, x: up.pointer, count: count, pool: pool)
         }
     }
 
@@ -392,7 +405,53 @@ public final class Transformer: @unchecked Sendable {
         case .geGLU:
             geGLUBackward(dgate: gate.pointer, dup: up.pointer, dh: dh.pointer, gate: gate.pointer, up: up.pointer,
                           count: count, pool: pool)
+        case .gelu:
+            geluBackward(dx: up.pointer, dy: dh.pointer, x: up.pointer, count: count, accumulate: false, pool: pool)
         }
+    }
+
+    /// y = norm(x)·w (+ b): RMSNorm, or LayerNorm with its bias for the families that use it (the layer's input
+    /// norm and the final norm).
+    private func inputNormForward(
+        y: FloatBuffer, rstd: FloatBuffer, mean: FloatBuffer?, x: UnsafePointer<Float>, weight: FloatBuffer,
+        bias: FloatBuffer?, rows n: Int
+    ) {
+        let c = config.hiddenSize
+        if let mean, let bias {
+            layerNormForward(y: y.pointer, mean: mean.pointer, rstd: rstd.pointer, x: x, weight: weight.pointer,
+                             bias: bias.pointer, rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        } else {
+            rmsNormForward(y: y.pointer, rstd: rstd.pointer, x: x, weight: weight.pointer, rows: n, channels: c,
+                           epsilon: config.rmsNormEps, pool: pool)
+        }
+    }
+
+    /// Backward of `inputNormForward` into dx (added when `accumulate`).
+    private func inputNormBackward(
+        dx: FloatBuffer, dy: FloatBuffer, x: UnsafePointer<Float>, weight: FloatBuffer, rstd: FloatBuffer,
+        mean: FloatBuffer?, rows n: Int, accumulate: Bool
+    ) {
+        let c = config.hiddenSize
+        if let mean {
+            layerNormBackward(dx: dx.pointer, dy: dy.pointer, x: x, weight: weight.pointer, mean: mean.pointer,
+                              rstd: rstd.pointer, rows: n, channels: c, accumulate: accumulate, pool: pool)
+        } else {
+            rmsNormBackward(dx: dx.pointer, dWeight: nil, dy: dy.pointer, x: x, weight: weight.pointer,
+                            rstd: rstd.pointer, rows: n, channels: c, accumulate: accumulate, pool: pool)
+        }
+    }
+
+    /// logits [rows, V] of `hidden`, with the head's bias and the final soft cap.
+    private func headLogits(_ out: UnsafeMutablePointer<Float>, hidden: FloatBuffer, rows: Int) {
+        matmul.forward(y: out, x: hidden.pointer, weight: weights.outputHead, rows: rows, accumulate: false)
+        let v = config.vocabSize
+        if let bias = weights.outputHeadBias {
+            for row in 0..<rows {
+                let y = out + row * v
+                for j in 0..<v { y[j] += bias.pointer[j] }
+            }
+        }
+        if let cap = config.finalSoftCap { softCapForward(out, count: rows * v, cap: cap) }
     }
 
     /// The kernel's scaling for `scaling`; `long` picks LongRoPE's long factors.
@@ -468,6 +527,7 @@ public final class Transformer: @unchecked Sendable {
         scratch = GradientScratch(
             config: config, rank: lora?.config.rank ?? 0, dropout: (lora?.config.dropout ?? 0) > 0, capacity: n)
         finalRstd = FloatBuffer(count: n)
+        finalMean = FloatBuffer(count: config.architecture.spec.layerNorm ? n : 0)
         crossEntropy = CrossEntropyScratch(chunkRows: 128, vocab: config.vocabSize, channels: c)
     }
 
@@ -499,19 +559,19 @@ public final class Transformer: @unchecked Sendable {
         let c = config.hiddenSize
         guard let scratch, let crossEntropy else { preconditionFailure("reserve allocates scratch") }
         let last = residuals[config.layerCount]
-        rmsNormForward(y: scratch.finalNorm.pointer, rstd: finalRstd.pointer, x: last.pointer,
-                       weight: weights.finalNorm.pointer, rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        inputNormForward(y: scratch.finalNorm, rstd: finalRstd, mean: weights.finalNormBias.map { _ in finalMean },
+                         x: last.pointer, weight: weights.finalNorm, bias: weights.finalNormBias, rows: n)
         emit("output_norm", nil, scratch.finalNorm, n * c)
         let totals = batch.targets.withUnsafeBufferPointer { targets in
             lmHeadCrossEntropy(
                 hidden: scratch.finalNorm.pointer, weight: weights.outputHead, targets: targets.baseAddress!,
                 rows: n, dHidden: gradScale == nil ? nil : scratch.hidden.pointer, gradScale: gradScale ?? 0,
-                scratch: crossEntropy, matmul: matmul, softCap: config.finalSoftCap)
+                scratch: crossEntropy, matmul: matmul, bias: weights.outputHeadBias?.pointer, softCap: config.finalSoftCap)
         }
         if gradScale != nil {
-            rmsNormBackward(dx: scratch.residual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: last.pointer,
-                            weight: weights.finalNorm.pointer, rstd: finalRstd.pointer, rows: n, channels: c,
-                            accumulate: false, pool: pool)
+            inputNormBackward(dx: scratch.residual, dy: scratch.hidden, x: last.pointer, weight: weights.finalNorm,
+                              rstd: finalRstd, mean: weights.finalNormBias.map { _ in finalMean }, rows: n,
+                              accumulate: false)
             batch.positions.withUnsafeBufferPointer { positions in
                 for layer in stride(from: config.layerCount - 1, through: 0, by: -1) {
                     if checkpointing {
@@ -532,9 +592,7 @@ public final class Transformer: @unchecked Sendable {
         guard let scratch else { return [] }
         var out = [Float](repeating: 0, count: batch.count * config.vocabSize)
         out.withUnsafeMutableBufferPointer { logits in
-            matmul.forward(y: logits.baseAddress!, x: scratch.finalNorm.pointer, weight: weights.outputHead,
-                           rows: batch.count, accumulate: false)
-            if let cap = config.finalSoftCap { softCapForward(logits.baseAddress!, count: logits.count, cap: cap) }
+            headLogits(logits.baseAddress!, hidden: scratch.finalNorm, rows: batch.count)
         }
         return out
     }
@@ -557,14 +615,10 @@ public final class Transformer: @unchecked Sendable {
         guard let scratch else { return [] }
         let c = config.hiddenSize
         let last = residuals[config.layerCount].pointer + (n - 1) * c
-        rmsNormForward(y: scratch.finalNorm.pointer, rstd: finalRstd.pointer, x: last,
-                       weight: weights.finalNorm.pointer, rows: 1, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        inputNormForward(y: scratch.finalNorm, rstd: finalRstd, mean: weights.finalNormBias.map { _ in finalMean },
+                         x: last, weight: weights.finalNorm, bias: weights.finalNormBias, rows: 1)
         var logits = [Float](repeating: 0, count: config.vocabSize)
-        logits.withUnsafeMutableBufferPointer { out in
-            matmul.forward(y: out.baseAddress!, x: scratch.finalNorm.pointer, weight: weights.outputHead, rows: 1,
-                           accumulate: false)
-            if let cap = config.finalSoftCap { softCapForward(out.baseAddress!, count: out.count, cap: cap) }
-        }
+        logits.withUnsafeMutableBufferPointer { out in headLogits(out.baseAddress!, hidden: scratch.finalNorm, rows: 1) }
         return logits
     }
 
@@ -577,8 +631,8 @@ public final class Transformer: @unchecked Sendable {
         guard let scratch else { preconditionFailure("reserve allocates scratch") }
         let input = residuals[l], output = residuals[l + 1]
         let norm1 = scratch.normalized
-        rmsNormForward(y: norm1.pointer, rstd: a.rstd1.pointer, x: input.pointer, weight: w.attentionNorm.pointer,
-                       rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        inputNormForward(y: norm1, rstd: a.rstd1, mean: a.mean1, x: input.pointer, weight: w.attentionNorm,
+                         bias: w.attentionNormBias, rows: n)
         emit("attn_norm", l, norm1, n * c)
         let qOut = a.qProjected ?? a.q, kOut = a.kProjected ?? a.k
         linearForward(l, .q, w.query, x: norm1, y: qOut, rows: n, activations: a, accumulate: false, training: training)
@@ -625,12 +679,18 @@ public final class Transformer: @unchecked Sendable {
             linearForward(l, .o, w.attentionOutput, x: a.attention, y: a.mid, rows: n, activations: a,
                           accumulate: true, training: training)
         }
+        // The feed-forward input: norm2(mid), or in a parallel block the attention's own input norm1, still in
+        // scratch.normalized (nothing since has written there).
         let norm2 = scratch.normalized
-        rmsNormForward(y: norm2.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: w.mlpNorm.pointer,
-                       rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
-        emit("ffn_norm", l, norm2, n * c)
-        linearForward(l, .gate, w.gate, x: norm2, y: a.gate, rows: n, activations: a, accumulate: false,
-                      training: training)
+        if let mlpNorm = w.mlpNorm {
+            rmsNormForward(y: norm2.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: mlpNorm.pointer,
+                           rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+            emit("ffn_norm", l, norm2, n * c)
+        }
+        if let gate = w.gate {
+            linearForward(l, .gate, gate, x: norm2, y: a.gate, rows: n, activations: a, accumulate: false,
+                          training: training)
+        }
         linearForward(l, .up, w.up, x: norm2, y: a.up, rows: n, activations: a, accumulate: false, training: training)
         let act = scratch.activated
         gatedForward(h: act, gate: a.gate, up: a.up, count: n * config.intermediateSize)
@@ -724,24 +784,39 @@ public final class Transformer: @unchecked Sendable {
         let c = config.hiddenSize, h = config.headCount, kvh = config.kvHeadCount, d = config.headDim
         let f = config.intermediateSize
         let dResidual = scratch.residual
-        // MLP: output = mid + [post_norm](down(act(gate(norm2), up(norm2)))); recompute act and norm2 first.
+        // MLP: output = mid + [post_norm](down(act(gate(norm2), up(norm2)))); recompute act and norm2 (norm1 in a
+        // parallel block) first.
         gatedForward(h: scratch.activated, gate: a.gate, up: a.up, count: n * f)
         let norm = scratch.normalized
-        rmsNormForward(y: norm.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: w.mlpNorm.pointer,
-                       rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        if let mlpNorm = w.mlpNorm {
+            rmsNormForward(y: norm.pointer, rstd: a.rstd2.pointer, x: a.mid.pointer, weight: mlpNorm.pointer,
+                           rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
+        } else {
+            inputNormForward(y: norm, rstd: a.rstd1, mean: a.mean1, x: residuals[l].pointer, weight: w.attentionNorm,
+                             bias: w.attentionNormBias, rows: n)
+        }
+        // Layer 0's input is the frozen embedding: no gradient needs to flow past its projections.
+        let needInput = l > 0
+        let parallel = w.mlpNorm == nil
         let dDown = branchBackward(dy: dResidual, x: a.mlpProjected, rstd: a.rstd4, weight: w.postMLPNorm, rows: n)
         linearBackward(l, .down, w.down, dy: dDown, x: scratch.activated, dx: scratch.act, rows: n, activations: a,
                        accumulate: false)
         // The saved gate and up are not read again this step: their gradients overwrite them (two [N, F] buffers
         // fewer; 112 MB at 8B with 4 × 256 tokens).
         gatedBackwardInPlace(gate: a.gate, up: a.up, dh: scratch.act, count: n * f)
-        linearBackward(l, .gate, w.gate, dy: a.gate, x: norm, dx: scratch.hidden, rows: n, activations: a,
-                       accumulate: false)
-        linearBackward(l, .up, w.up, dy: a.up, x: norm, dx: scratch.hidden, rows: n, activations: a,
-                       accumulate: true)
-        rmsNormBackward(dx: dResidual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: a.mid.pointer,
-                        weight: w.mlpNorm.pointer, rstd: a.rstd2.pointer, rows: n, channels: c, accumulate: true,
-                        pool: pool)
+        // In a parallel block ∂loss/∂norm1 collects here and the attention's part is added below.
+        let dNorm2 = parallel && !needInput ? nil : scratch.hidden
+        if let gate = w.gate {
+            linearBackward(l, .gate, gate, dy: a.gate, x: norm, dx: dNorm2, rows: n, activations: a,
+                           accumulate: false)
+        }
+        linearBackward(l, .up, w.up, dy: a.up, x: norm, dx: dNorm2, rows: n, activations: a,
+                       accumulate: w.gate != nil)
+        if let mlpNorm = w.mlpNorm {
+            rmsNormBackward(dx: dResidual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: a.mid.pointer,
+                            weight: mlpNorm.pointer, rstd: a.rstd2.pointer, rows: n, channels: c, accumulate: true,
+                            pool: pool)
+        }
         // Attention: mid = input + [post_norm](o(attention(rope(q), rope(k), v)))
         let dProjected = branchBackward(
             dy: dResidual, x: a.attentionProjected, rstd: a.rstd3, weight: w.postAttentionNorm, rows: n)
@@ -768,18 +843,17 @@ public final class Transformer: @unchecked Sendable {
             dq = scratch.qProjected
             dk = scratch.kProjected
         }
-        // Layer 0's input is the frozen embedding: no gradient needs to flow past its projections.
-        let needInput = l > 0
         let dNorm1 = needInput ? scratch.hidden : nil
-        rmsNormForward(y: norm.pointer, rstd: a.rstd1.pointer, x: residuals[l].pointer,
-                       weight: w.attentionNorm.pointer, rows: n, channels: c, epsilon: config.rmsNormEps, pool: pool)
-        linearBackward(l, .q, w.query, dy: dq, x: norm, dx: dNorm1, rows: n, activations: a, accumulate: false)
+        if !parallel {
+            inputNormForward(y: norm, rstd: a.rstd1, mean: a.mean1, x: residuals[l].pointer, weight: w.attentionNorm,
+                             bias: w.attentionNormBias, rows: n)
+        }
+        linearBackward(l, .q, w.query, dy: dq, x: norm, dx: dNorm1, rows: n, activations: a, accumulate: parallel)
         linearBackward(l, .k, w.key, dy: dk, x: norm, dx: dNorm1, rows: n, activations: a, accumulate: true)
         linearBackward(l, .v, w.value, dy: scratch.v, x: norm, dx: dNorm1, rows: n, activations: a, accumulate: true)
         if needInput {
-            rmsNormBackward(dx: dResidual.pointer, dWeight: nil, dy: scratch.hidden.pointer, x: residuals[l].pointer,
-                            weight: w.attentionNorm.pointer, rstd: a.rstd1.pointer, rows: n, channels: c,
-                            accumulate: true, pool: pool)
+            inputNormBackward(dx: dResidual, dy: scratch.hidden, x: residuals[l].pointer, weight: w.attentionNorm,
+                              rstd: a.rstd1, mean: a.mean1, rows: n, accumulate: true)
         }
     }
 

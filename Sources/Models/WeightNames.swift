@@ -9,6 +9,8 @@ public enum WeightRole: String, Sendable, CaseIterable {
     /// The norms after attention and after the feed-forward block (Gemma 2/3's sandwich).
     case postAttentionNorm, postMLPNorm
     case mlpNorm, gate, up, down
+    /// LayerNorm biases and the feed-forward and output biases (Phi-2).
+    case attentionNormBias, finalNormBias, upBias, downBias, outputHeadBias
 
     /// Whether the tensor is an RMSNorm weight (Gemma stores these as w for a scale of 1 + w).
     public var isNorm: Bool {
@@ -21,7 +23,7 @@ public enum WeightRole: String, Sendable, CaseIterable {
     /// Whether the tensor exists once per layer (named with the layer index) or once per model.
     public var isPerLayer: Bool {
         switch self {
-        case .tokenEmbedding, .finalNorm, .outputHead: return false
+        case .tokenEmbedding, .finalNorm, .finalNormBias, .outputHead, .outputHeadBias: return false
         default: return true
         }
     }
@@ -94,6 +96,12 @@ public enum WeightNames {
         // Gemma's sandwich norms, last: in llama, `post_attention_layernorm` is the feed-forward pre-norm above.
         Row(.postAttentionNorm, "post_attention_layernorm.weight", "post_attention_norm.weight"),
         Row(.postMLPNorm, "post_feedforward_layernorm.weight", "post_ffw_norm.weight"),
+        // Phi-2's LayerNorm, feed-forward and output biases.
+        Row(.attentionNormBias, "input_layernorm.bias", "attn_norm.bias"),
+        Row(.finalNormBias, "model.norm.bias", "output_norm.bias"),
+        Row(.upBias, "mlp.up_proj.bias", "ffn_up.bias"),
+        Row(.downBias, "mlp.down_proj.bias", "ffn_down.bias"),
+        Row(.outputHeadBias, "lm_head.bias", "output.bias"),
     ]
 
     /// The table as `architecture` names its tensors.
@@ -137,7 +145,11 @@ public enum WeightNames {
         let q = config.headCount * d, kv = config.kvHeadCount * d
         switch role {
         case .tokenEmbedding, .outputHead: return [v, c]
-        case .finalNorm, .attentionNorm, .mlpNorm, .postAttentionNorm, .postMLPNorm, .attentionOutputBias: return [c]
+        case .finalNorm, .attentionNorm, .mlpNorm, .postAttentionNorm, .postMLPNorm, .attentionOutputBias,
+            .attentionNormBias, .finalNormBias, .downBias:
+            return [c]
+        case .upBias: return [f]
+        case .outputHeadBias: return [v]
         case .query: return [q, c]
         case .key, .value: return [kv, c]
         case .attentionOutput: return [c, q]
@@ -152,14 +164,19 @@ public enum WeightNames {
     /// The roles present in every layer of a model with `config`.
     public static func layerRoles(for config: ModelConfig) -> [WeightRole] {
         let spec = config.architecture.spec
-        var roles: [WeightRole] = [.attentionNorm, .query, .key, .value, .attentionOutput]
+        var roles: [WeightRole] = [.attentionNorm]
+        if spec.layerNorm { roles.append(.attentionNormBias) }
+        roles += [.query, .key, .value, .attentionOutput]
         if config.attentionBias {
             roles += [.queryBias, .keyBias, .valueBias]
-            if spec.attentionBias == .configured { roles.append(.attentionOutputBias) }
+            if spec.attentionBias != .queryKeyValue { roles.append(.attentionOutputBias) }
         }
         if config.qkNorm { roles += [.queryNorm, .keyNorm] }
         if spec.sandwichNorms { roles.append(.postAttentionNorm) }
-        roles += [.mlpNorm, .gate, .up, .down]
+        if !spec.parallelBlock { roles.append(.mlpNorm) }
+        if spec.feedForward.isGated { roles.append(.gate) }
+        roles += [.up, .down]
+        if spec.feedForwardBias { roles += [.upBias, .downBias] }
         if spec.sandwichNorms { roles.append(.postMLPNorm) }
         return roles
     }
@@ -180,7 +197,10 @@ public enum WeightNames {
             tensors += roles.map { expected($0, layer) }
         }
         tensors.append(expected(.finalNorm, nil))
+        let spec = config.architecture.spec
+        if spec.layerNorm { tensors.append(expected(.finalNormBias, nil)) }
         if !config.tieWordEmbeddings { tensors.append(expected(.outputHead, nil)) }
+        if spec.outputHeadBias { tensors.append(expected(.outputHeadBias, nil)) }
         return tensors
     }
 

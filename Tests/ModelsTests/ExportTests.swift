@@ -13,7 +13,8 @@ enum ExportFixtures {
         return ModelConfig(
             architecture: architecture, hiddenSize: 16, intermediateSize: 24, layerCount: 2, headCount: 4,
             kvHeadCount: 2, headDim: 4, vocabSize: 40, rmsNormEps: 1e-5, ropeTheta: gemma3 ? 1_000_000 : 10_000,
-            ropeScaling: nil, maxPositionEmbeddings: 64, tieWordEmbeddings: tied, attentionBias: architecture == .qwen2,
+            ropeScaling: nil, maxPositionEmbeddings: 64, tieWordEmbeddings: tied,
+            attentionBias: architecture == .qwen2 || architecture == .phi,
             qkNorm: architecture == .qwen3 || gemma3, bosTokenId: 1, eosTokenIds: [2],
             attentionScale: gemma ? 0.5 : (granite ? 0.0625 : nil),
             embeddingMultiplier: gemma ? 4 : (granite ? 12 : 1), slidingWindow: gemma ? 3 : nil,

@@ -193,7 +193,7 @@ private func errorText(_ json: String) -> String {
         let base = #""hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"vocab_size":100"#
         #expect(
             errorText(#"{"model_type":"mixtral",\#(base),"num_attention_heads":4}"#)
-                == "/m/config.json: unsupported architecture mixtral; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3, granite, phi3")
+                == "/m/config.json: unsupported architecture mixtral; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3, granite, phi3, phi")
         #expect(
             errorText(#"{\#(base),"num_attention_heads":4}"#)
                 == "/m/config.json: missing 'model_type'; the model description is incomplete, re-export or"
@@ -269,7 +269,7 @@ private func errorText(_ json: String) -> String {
         }
         #expect(
             ModelsError.unsupportedArchitecture(path: "x.gguf", found: "falcon").description
-                == "x.gguf: unsupported architecture falcon; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3, granite, phi3")
+                == "x.gguf: unsupported architecture falcon; supported: llama, mistral, qwen2, qwen3, gemma2, gemma3, granite, phi3, phi")
     }
 
     /// The smallest metadata block of `architecture` that resolves.

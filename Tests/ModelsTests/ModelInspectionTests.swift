@@ -49,7 +49,7 @@ import Testing
                 == .no(
                     reason:
                         "\(url.path): unsupported architecture nomic-bert-moe; supported: llama, mistral, qwen2, qwen3,"
-                        + " gemma2, gemma3, granite, phi3")
+                        + " gemma2, gemma3, granite, phi3, phi")
         )
         #expect(inspection.tokenizer == .gguf("t5"))
     }

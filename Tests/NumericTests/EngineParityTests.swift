@@ -115,7 +115,7 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
 @Suite struct EngineParityTests {
     static let cases = [
         "llama_untied", "llama_tied", "llama3_rope", "qwen2", "qwen3", "mistral", "gemma3", "gemma3_v5", "gemma2", "granite",
-        "phi3", "phi3_longrope",
+        "phi3", "phi3_longrope", "phi",
     ]
 
     @Test(arguments: cases, ["padded", "packed"])
@@ -169,7 +169,7 @@ func scaledError(_ a: [Float], _ b: [Float]) -> Float {
         }
     }
 
-    @Test(arguments: ["qwen3", "gemma3", "gemma2", "granite", "phi3"])
+    @Test(arguments: ["qwen3", "gemma3", "gemma2", "granite", "phi3", "phi"])
     func checkpointingGivesTheSameGradients(name: String) throws {
         let fixture = try ParityCase(name)
         let batch = TokenBatch(sequences: fixture.sequences, labels: fixture.labels)

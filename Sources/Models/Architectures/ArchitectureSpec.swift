@@ -41,12 +41,18 @@ public enum FeedForwardKind: String, Sendable, Codable {
     case swiGLU
     /// down(gelu_tanh(gate(x)) · up(x)) (Gemma).
     case geGLU
+    /// down(gelu_tanh(up(x))), no gate (Phi-2's fc1 and fc2).
+    case gelu
+
+    /// Whether the block has a gate projection.
+    public var isGated: Bool { self != .gelu }
 
     /// `hidden_act` / `hidden_activation` in config.json.
     public var huggingFaceActivation: String {
         switch self {
         case .swiGLU: return "silu"
         case .geGLU: return "gelu_pytorch_tanh"
+        case .gelu: return "gelu_new"
         }
     }
 }
@@ -57,6 +63,8 @@ public enum AttentionBiasRule: Sendable {
     case configured
     /// q, k and v always have biases and o never does (qwen2).
     case queryKeyValue
+    /// q, k, v and o always have biases (phi-2).
+    case all
 }
 
 /// Projections a family stores stacked by rows in one tensor (Phi-3: q, k and v in `qkv_proj`; gate and up in
@@ -94,6 +102,15 @@ public struct ArchitectureSpec: Sendable {
     public let norm: NormWeighting
     /// Norms after attention and after the feed-forward block too, before each residual add (Gemma 2/3).
     public let sandwichNorms: Bool
+    /// Every norm is LayerNorm with a bias (`layer_norm_eps`) instead of RMSNorm (Phi-2).
+    public let layerNorm: Bool
+    /// Attention and the feed-forward block read the same normalised input and add to the residual together:
+    /// h + attn(ln(h)) + mlp(ln(h)); there is no feed-forward norm (Phi-2).
+    public let parallelBlock: Bool
+    /// The feed-forward projections carry biases (Phi-2's fc1 and fc2).
+    public let feedForwardBias: Bool
+    /// The output head carries a bias (Phi-2).
+    public let outputHeadBias: Bool
     public let feedForward: FeedForwardKind
     /// RMS-normalise q and k per head before RoPE (Qwen3, Gemma 3).
     public let queryKeyNorm: Bool
@@ -112,6 +129,8 @@ public struct ArchitectureSpec: Sendable {
     public let logitSoftCapping: (attention: Double, final: Double)?
     /// Reads `embedding_multiplier`, `residual_multiplier`, `attention_multiplier` and `logits_scaling` (Granite).
     public let graniteMultipliers: Bool
+    /// transformers' default `partial_rotary_factor` (Phi-2's config class: 0.5; 1 for the others).
+    public let defaultPartialRotaryFactor: Double
 
     // Storage.
     /// Whether a GGUF of this family has q_proj/k_proj rows reordered per head (DESIGN.md §4 trap 1).
@@ -142,6 +161,7 @@ extension Architecture {
         case .gemma3: return .gemma3
         case .granite: return .granite
         case .phi3: return .phi3
+        case .phi: return .phi
         }
     }
 

@@ -8,9 +8,11 @@ extension ArchitectureSpec {
         architecture: .gemma2, huggingFaceModelTypes: ["gemma2"], ggufArchitecture: "gemma2",
         causalLMClass: "Gemma2ForCausalLM", defaultMaxPositions: 8192, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: true,
-        norm: .offsetByOne, sandwichNorms: true, feedForward: .geGLU, queryKeyNorm: false, attentionBias: .configured,
+        norm: .offsetByOne, sandwichNorms: true,
+        layerNorm: false, parallelBlock: false, feedForwardBias: false, outputHeadBias: false,
+        feedForward: .geGLU, queryKeyNorm: false, attentionBias: .configured,
         scalesEmbedding: true, slidingWindow: .pattern(2), defaultQueryScalar: 256, defaultLocalRopeTheta: nil,
-        logitSoftCapping: (attention: 50, final: 30), graniteMultipliers: false,
+        logitSoftCapping: (attention: 50, final: 30), graniteMultipliers: false, defaultPartialRotaryFactor: 1,
         ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: 46, ollamaAppliesAdapters: false,
         fusedProjections: [], renamed: gemmaNames)
 }

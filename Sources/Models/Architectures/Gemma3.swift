@@ -10,9 +10,11 @@ extension ArchitectureSpec {
         architecture: .gemma3, huggingFaceModelTypes: ["gemma3_text"], ggufArchitecture: "gemma3",
         causalLMClass: "Gemma3ForCausalLM", defaultMaxPositions: 131_072, defaultRopeTheta: 1_000_000,
         tiesEmbeddingsByDefault: true,
-        norm: .offsetByOne, sandwichNorms: true, feedForward: .geGLU, queryKeyNorm: true, attentionBias: .configured,
+        norm: .offsetByOne, sandwichNorms: true,
+        layerNorm: false, parallelBlock: false, feedForwardBias: false, outputHeadBias: false,
+        feedForward: .geGLU, queryKeyNorm: true, attentionBias: .configured,
         scalesEmbedding: true, slidingWindow: .pattern(6), defaultQueryScalar: 256, defaultLocalRopeTheta: 10_000,
-        logitSoftCapping: nil, graniteMultipliers: false,
+        logitSoftCapping: nil, graniteMultipliers: false, defaultPartialRotaryFactor: 1,
         ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: 62, ollamaAppliesAdapters: false,
         fusedProjections: [], renamed: gemmaNames)
 

@@ -9,8 +9,11 @@ extension ArchitectureSpec {
         architecture: .granite, huggingFaceModelTypes: ["granite"], ggufArchitecture: "granite",
         causalLMClass: "GraniteForCausalLM", defaultMaxPositions: 2048, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
-        norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
+        norm: .plain, sandwichNorms: false,
+        layerNorm: false, parallelBlock: false, feedForwardBias: false, outputHeadBias: false,
+        feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
         scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
-        logitSoftCapping: nil, graniteMultipliers: true,
-        ggufPermutesQueryKey: true, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: false, fusedProjections: [], renamed: [:])
+        logitSoftCapping: nil, graniteMultipliers: true, defaultPartialRotaryFactor: 1,
+        ggufPermutesQueryKey: true, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: false,
+        fusedProjections: [], renamed: [:])
 }

@@ -6,8 +6,11 @@ extension ArchitectureSpec {
         architecture: .llama, huggingFaceModelTypes: ["llama"], ggufArchitecture: "llama",
         causalLMClass: "LlamaForCausalLM", defaultMaxPositions: 2048, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
-        norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
+        norm: .plain, sandwichNorms: false,
+        layerNorm: false, parallelBlock: false, feedForwardBias: false, outputHeadBias: false,
+        feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
         scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
-        logitSoftCapping: nil, graniteMultipliers: false,
-        ggufPermutesQueryKey: true, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: true, fusedProjections: [], renamed: [:])
+        logitSoftCapping: nil, graniteMultipliers: false, defaultPartialRotaryFactor: 1,
+        ggufPermutesQueryKey: true, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: true,
+        fusedProjections: [], renamed: [:])
 }

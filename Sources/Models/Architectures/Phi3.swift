@@ -9,9 +9,11 @@ extension ArchitectureSpec {
         architecture: .phi3, huggingFaceModelTypes: ["phi3"], ggufArchitecture: "phi3",
         causalLMClass: "Phi3ForCausalLM", defaultMaxPositions: 4096, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
-        norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
+        norm: .plain, sandwichNorms: false,
+        layerNorm: false, parallelBlock: false, feedForwardBias: false, outputHeadBias: false,
+        feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .configured,
         scalesEmbedding: false, slidingWindow: .everyLayer, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
-        logitSoftCapping: nil, graniteMultipliers: false,
+        logitSoftCapping: nil, graniteMultipliers: false, defaultPartialRotaryFactor: 1,
         ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: false,
         fusedProjections: [
             FusedProjection(huggingFace: "self_attn.qkv_proj.weight", gguf: "attn_qkv.weight", parts: [.q, .k, .v]),

@@ -6,8 +6,11 @@ extension ArchitectureSpec {
         architecture: .qwen2, huggingFaceModelTypes: ["qwen2"], ggufArchitecture: "qwen2",
         causalLMClass: "Qwen2ForCausalLM", defaultMaxPositions: 32_768, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
-        norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .queryKeyValue,
+        norm: .plain, sandwichNorms: false,
+        layerNorm: false, parallelBlock: false, feedForwardBias: false, outputHeadBias: false,
+        feedForward: .swiGLU, queryKeyNorm: false, attentionBias: .queryKeyValue,
         scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
-        logitSoftCapping: nil, graniteMultipliers: false,
-        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: true, fusedProjections: [], renamed: [:])
+        logitSoftCapping: nil, graniteMultipliers: false, defaultPartialRotaryFactor: 1,
+        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: true,
+        fusedProjections: [], renamed: [:])
 }

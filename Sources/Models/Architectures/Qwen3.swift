@@ -6,8 +6,11 @@ extension ArchitectureSpec {
         architecture: .qwen3, huggingFaceModelTypes: ["qwen3"], ggufArchitecture: "qwen3",
         causalLMClass: "Qwen3ForCausalLM", defaultMaxPositions: 32_768, defaultRopeTheta: 10_000,
         tiesEmbeddingsByDefault: false,
-        norm: .plain, sandwichNorms: false, feedForward: .swiGLU, queryKeyNorm: true, attentionBias: .configured,
+        norm: .plain, sandwichNorms: false,
+        layerNorm: false, parallelBlock: false, feedForwardBias: false, outputHeadBias: false,
+        feedForward: .swiGLU, queryKeyNorm: true, attentionBias: .configured,
         scalesEmbedding: false, slidingWindow: .none, defaultQueryScalar: nil, defaultLocalRopeTheta: nil,
-        logitSoftCapping: nil, graniteMultipliers: false,
-        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: false, fusedProjections: [], renamed: [:])
+        logitSoftCapping: nil, graniteMultipliers: false, defaultPartialRotaryFactor: 1,
+        ggufPermutesQueryKey: false, ggufWideQueryScalarLayers: nil, ollamaAppliesAdapters: false,
+        fusedProjections: [], renamed: [:])
 }

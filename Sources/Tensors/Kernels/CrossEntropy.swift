@@ -48,11 +48,11 @@ public final class CrossEntropyScratch: @unchecked Sendable {
 /// `gradScale · ∂loss/∂hidden` (zero at positions without a target).
 ///
 /// The two products go through `matmul` (its precision, the head's stored layout widened a panel at a time).
-/// `softCap` caps the logits first, z ↦ cap·tanh(z/cap) (Gemma 2), and the gradient takes the cap's derivative.
+/// `bias` [V] is added to the logits (Phi-2's head); `softCap` then caps them, z ↦ cap·tanh(z/cap) (Gemma 2), and the gradient takes the cap's derivative.
 public func lmHeadCrossEntropy(
     hidden: UnsafePointer<Float>, weight: WeightMatrix, targets: UnsafePointer<Int32>, rows: Int,
     dHidden: UnsafeMutablePointer<Float>?, gradScale: Float, scratch: CrossEntropyScratch, matmul: MatmulEngine,
-    softCap: Float? = nil
+    bias: UnsafePointer<Float>? = nil, softCap: Float? = nil
 ) -> CrossEntropyTotals {
     let pool = matmul.pool
     let (C, V, M) = (scratch.channels, scratch.vocab, scratch.chunkRows)
@@ -80,6 +80,7 @@ public func lmHeadCrossEntropy(
                     for i in range {
                         let row = scratch.logits.pointer + i * V
                         let target = Int(targets[chunk[i]])
+                        if let bias { for j in 0..<V { row[j] += bias[j] } }
                         if let softCap, let capped {
                             softCapForward(row, count: V, cap: softCap)
                             capped.update(from: row, count: V)
