@@ -7,7 +7,8 @@ float32 arrays: logits, per-module LoRA gradients, LoRA weights after 3 AdamW st
 Weights are built without an RNG so the Swift test constructs the identical model:
   the model's tensors, sorted by HF name, tensor k gets value[i] = amp * sin(1.3 * k + 0.37 * i + 0.001 * i * i)
   (+ 1 for norms; the quadratic phase keeps the matrices full-rank), amp = 0.5 for the embedding, 0.1 for norms,
-  0.2 otherwise; computed in float64, rounded to float32.
+  0.2 otherwise (the case's `weight_amplitude` where it sets one, recorded in its JSON); computed in float64,
+  rounded to float32.
   LoRA tensors, sorted by PEFT name, tensor k: A[i] = 0.1 * sin(0.7 * k + 0.5 + 0.29 * i + 0.001 * i * i),
   B[i] = 0.1 * cos(0.9 * k + 0.25 + 0.31 * i + 0.001 * i * i) (B is non-zero so A's gradient is too).
 
@@ -65,6 +66,7 @@ CASES = {
     # Phi-2: one LayerNorm (with bias) feeding attention and a GELU MLP in parallel, biases everywhere (the head
     # too), half of each head rotated; LoRA on PEFT's names for it (dense, fc1, fc2).
     "phi": dict(model_type="phi", partial_rotary_factor=0.5, layer_norm_eps=1e-5, hidden_act="gelu_new",
+                weight_amplitude=0.1,
                 targets=["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"]),
 }
 RANK, ALPHA = 4, 8.0
@@ -82,6 +84,7 @@ def build(case):
     config_dict.update(case)
     serialize = config_dict.pop("serialize", None)
     config_dict.pop("targets", None)
+    amplitude = config_dict.pop("weight_amplitude", 0.2)
     hf_json = dict(config_dict)
     local = config_dict.get("rope_local_base_freq")
     kwargs = {k: v for k, v in config_dict.items()
@@ -94,20 +97,22 @@ def build(case):
     config = AutoConfig.for_model(config_dict["model_type"], rope_parameters=rope, **kwargs)
     config._attn_implementation = "eager"
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").float()
-    fill_sin_weights(model)
+    fill_sin_weights(model, amplitude)
     if serialize == "transformers":
         hf_json = {k: v for k, v in config.to_dict().items() if not k.startswith("_")}
     return hf_json, model
 
 
-def fill_sin_weights(model):
-    """Every weight from sin_tensor in name order (norms around 1), so Swift can rebuild the model exactly."""
+def fill_sin_weights(model, amplitude=0.2):
+    """Every weight from sin_tensor in name order (norms around 1), so Swift can rebuild the model exactly.
+    `amplitude` is the matrices' (a case may lower it to keep activations out of GELU's flat tail, where fp32
+    gradients are noise that AdamW's normalisation turns into whole steps)."""
     state = model.state_dict()
     names = sorted(n for n in state if not (model.config.tie_word_embeddings and n == "lm_head.weight"))
     with torch.no_grad():
         for k, name in enumerate(names):
             is_norm = "norm" in name
-            amp = 0.5 if "embed_tokens" in name else (0.1 if is_norm else 0.2)
+            amp = 0.5 if "embed_tokens" in name else (0.1 if is_norm else amplitude)
             state[name].copy_(sin_tensor(state[name].shape, k, amp, 1.0 if is_norm else 0.0))
     model.tie_weights()
 
@@ -167,7 +172,8 @@ def main():
         hf_json, model = build(case)
         peft_model, lora = wrap_lora(model, case.get("targets", TARGETS))
         seqs, labels = sequences(hf_json["vocab_size"])
-        arrays, meta = [], {"config": hf_json, "rank": RANK, "alpha": ALPHA, "sequences": seqs, "labels": labels,
+        arrays, meta = [], {"config": hf_json, "weight_amplitude": case.get("weight_amplitude", 0.2),
+                            "rank": RANK, "alpha": ALPHA, "sequences": seqs, "labels": labels,
                             "lora_names": [n for n, _ in lora], "lora_shapes": [list(p.shape) for _, p in lora]}
         offset = 0
 

@@ -178,6 +178,62 @@ private func errorText(_ json: String) -> String {
         #expect(plain.attentionScale == 1 && plain.embeddingMultiplier == 1 && plain.logitsScaling == 1)
     }
 
+    @Test func phi2ReadsLayerNormEpsilonAndPartialRotary() throws {
+        // A Phi-2-shaped config.json (transformers 4.37 layout).
+        let c = try config(
+            """
+            {"architectures":["PhiForCausalLM"],"attention_dropout":0.0,"bos_token_id":50256,"embd_pdrop":0.0,
+             "eos_token_id":50256,"hidden_act":"gelu_new","hidden_size":2560,"initializer_range":0.02,
+             "intermediate_size":10240,"layer_norm_eps":1e-05,"max_position_embeddings":2048,"model_type":"phi",
+             "num_attention_heads":32,"num_hidden_layers":32,"num_key_value_heads":32,"partial_rotary_factor":0.4,
+             "qk_layernorm":false,"resid_pdrop":0.1,"rope_scaling":null,"rope_theta":10000.0,
+             "tie_word_embeddings":false,"torch_dtype":"float16","vocab_size":51200}
+            """)
+        #expect(c.architecture == .phi && c.headDim == 80 && c.rotaryDim == 32 && c.rmsNormEps == Float(1e-5))
+        #expect(c.attentionBias && !c.tieWordEmbeddings)
+        let roles = WeightNames.layerRoles(for: c)
+        #expect(!roles.contains(.gate) && !roles.contains(.mlpNorm) && roles.contains(.upBias))
+        let names = Set(WeightNames.expectedTensors(for: c).map(\.huggingFaceName))
+        for name in ["model.final_layernorm.bias", "lm_head.bias", "model.layers.3.self_attn.dense.bias",
+                     "model.layers.3.mlp.fc1.weight", "model.layers.3.input_layernorm.bias"] {
+            #expect(names.contains(name), "\(name)")
+        }
+        #expect(LoRAConfig().expanded(for: .phi).peftTargetModules(for: .phi)
+            == ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"])
+        #expect(
+            errorText(#"{"model_type":"phi","hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"vocab_size":100,"qk_layernorm":true}"#)
+                .hasPrefix("/m/config.json: 'qk_layernorm' is true, expected false"))
+    }
+
+    @Test func phi3MiniAndPhi35LongRoPE() throws {
+        // Phi-3-mini-4k-instruct-shaped: every layer through a 2047-token window, no RoPE scaling.
+        let base = """
+            "architectures":["Phi3ForCausalLM"],"attention_bias":false,"bos_token_id":1,"eos_token_id":32000,
+            "hidden_act":"silu","hidden_size":3072,"intermediate_size":8192,"model_type":"phi3",
+            "num_attention_heads":32,"num_hidden_layers":32,"num_key_value_heads":32,"pad_token_id":32000,
+            "rms_norm_eps":1e-05,"rope_theta":10000.0,"tie_word_embeddings":false,"vocab_size":32064
+            """
+        let mini = try config("{\(base),\"max_position_embeddings\":4096,\"original_max_position_embeddings\":4096,"
+            + #""rope_scaling":null,"sliding_window":2047}"#)
+        #expect(mini.architecture == .phi3 && mini.slidingWindow == 2047 && mini.window(layer: 31) == 2047)
+        #expect(mini.ropeScaling == nil && mini.rotaryDim == 96)
+        let stored = WeightNames.storedTensors(for: mini).map(\.huggingFaceName)
+        #expect(stored.contains("model.layers.0.self_attn.qkv_proj.weight") && !stored.contains("model.layers.0.self_attn.q_proj.weight"))
+        // Phi-3.5-mini-shaped: LongRoPE with 48 factors per list; the attention factor follows from 131072 / 4096.
+        let short = (0..<48).map { "\(1.0 + Double($0) / 100)" }.joined(separator: ","), long = (0..<48).map { "\(2.0 + Double($0))" }.joined(separator: ",")
+        let longRoPE = try config("{\(base),\"max_position_embeddings\":131072,\"original_max_position_embeddings\":4096,"
+            + #""rope_scaling":{"type":"longrope","short_factor":[\#(short)],"long_factor":[\#(long)]},"sliding_window":262144}"#)
+        guard case .longRoPE(let s, let l, let original, let attention)? = longRoPE.ropeScaling else {
+            Issue.record("not LongRoPE: \(String(describing: longRoPE.ropeScaling))")
+            return
+        }
+        #expect(s.count == 48 && l.count == 48 && s[1] == Float(1.01) && l[47] == 49 && original == 4096)
+        #expect(abs(attention - Float((1 + log(32.0) / log(4096.0)).squareRoot())) < 1e-6)
+        #expect(
+            errorText("{\(base),\"rope_scaling\":{\"type\":\"longrope\",\"short_factor\":[1,2],\"long_factor\":[1,2]}}")
+                .hasPrefix("/m/config.json: 'rope_scaling.short_factor' is 2 factors, expected one per rotated pair (48)"))
+    }
+
     @Test func linearRopeScaling() throws {
         let c = try config(
             """
@@ -284,6 +340,24 @@ private func errorText(_ json: String) -> String {
         writer.set("\(a).context_length", .uint32(4096))
         writer.set("\(a).vocab_size", .uint32(100))
         return writer
+    }
+
+    @Test func phi2GGUFReadsItsLayerNormEpsilonAndRotaryDimensions() throws {
+        var writer = GGUFWriter()
+        writer.set("general.architecture", .string("phi2"))
+        for (key, value) in [("block_count", 2), ("embedding_length", 64), ("feed_forward_length", 256),
+                             ("attention.head_count", 4), ("context_length", 2048), ("vocab_size", 100)] {
+            writer.set("phi2.\(key)", .uint32(UInt32(value)))
+        }
+        let missing = try GGUFFile(mapped: MappedFile(bytes: try writer.encoded(), path: "p.gguf"))
+        #expect(throws: ModelsError.missingKey(path: "p.gguf", key: "phi2.attention.layer_norm_epsilon")) {
+            try ModelConfig.fromGGUF(missing)
+        }
+        writer.set("phi2.attention.layer_norm_epsilon", .float32(1e-5))
+        writer.set("phi2.rope.dimension_count", .uint32(6))
+        let c = try ModelConfig.fromGGUF(try GGUFFile(mapped: MappedFile(bytes: try writer.encoded(), path: "p.gguf")))
+        #expect(c.architecture == .phi && c.rotaryDim == 6 && c.headDim == 16 && c.attentionBias)
+        #expect(WeightNames.expectedTensors(for: c).contains { $0.ggufName == "output.bias" })
     }
 
     @Test func graniteAndGemma2ScalarsComeFromTheirKeys() throws {

@@ -46,7 +46,8 @@ struct ParityCase {
         let stored = WeightNames.storedTensors(for: config).sorted { $0.huggingFaceName < $1.huggingFaceName }
         for (k, tensor) in stored.enumerated() {
             let isNorm = tensor.huggingFaceName.contains("norm")
-            let amplitude = tensor.parts[0].role == .tokenEmbedding ? 0.5 : (isNorm ? 0.1 : 0.2)
+            let matrices = meta["weight_amplitude"] as? Double ?? 0.2
+            let amplitude = tensor.parts[0].role == .tokenEmbedding ? 0.5 : (isNorm ? 0.1 : matrices)
             let count = tensor.shape.reduce(1, *)
             let values = (0..<count).map { i -> Float in
                 let x = Double(i)
