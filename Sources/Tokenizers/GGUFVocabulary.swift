@@ -110,14 +110,25 @@ private enum GGUFTokenType: Int {
     case undefined = 0, normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
 }
 
-extension Tokenizer {
-    /// Builds the tokenizer a GGUF file carries in its `tokenizer.ggml.*` metadata.
-    public convenience init(gguf: GGUFFile) throws {
-        try self.init(ggufMetadata: gguf.metadata, path: gguf.path)
-    }
+/// A GGUF vocabulary read once from `tokenizer.ggml.*`: what `Tokenizer(gguf:)` builds and what
+/// `Tokenizer.huggingFaceFiles(ggufMetadata:path:)` writes as `tokenizer.json`.
+struct GGUFVocabularyParts {
+    let byteLevel: Bool
+    let tokens: [String]
+    /// Lowest rank first; `ranks` (SentencePiece scores, ties equal) replaces the list position when set.
+    let merges: [(String, String)]
+    let ranks: [Int]?
+    /// Byte-level: the split regexes of the `tokenizer.ggml.pre` family, each isolating its matches.
+    let regexes: [String]
+    let ignoreMerges: Bool
+    /// SentencePiece: whether "▁" is put before the text.
+    let addSpacePrefix: Bool
+    let addBOS: Bool
+    let addEOS: Bool
+    let added: [AddedToken]
+    let bos, eos, pad, unknown: Int?
 
-    /// Builds a tokenizer from GGUF metadata; `path` names the source in errors.
-    public convenience init(ggufMetadata metadata: [String: GGUFValue], path: String) throws {
+    init(metadata: [String: GGUFValue], path: String) throws {
         func require<T>(_ key: String, _ value: (GGUFValue) -> T?) throws -> T {
             guard let raw = metadata[key] else { throw TokenizersError.missingMetadata(path: path, key: key) }
             guard let v = value(raw) else {
@@ -152,31 +163,24 @@ extension Tokenizer {
             guard scores.count >= tokens.count else {
                 throw TokenizersError.malformed(path: path, reason: "\(scores.count) scores for \(tokens.count) tokens")
             }
-            (merges, ranks) = Self.sentencePieceMerges(tokens: tokens, scores: scores) { type($0) == .normal || type($0) == .undefined }
+            (merges, ranks) = Tokenizer.sentencePieceMerges(tokens: tokens, scores: scores) { type($0) == .normal || type($0) == .undefined }
         }
 
         let pre = metadata["tokenizer.ggml.pre"]?.string
         var ignoreMerges = false
         var addBOS = !byteLevel
-        var preTokenizer: PreTokenizer? = nil
-        var normalizer: Normalizer? = nil
-        let decoder: Decoder
+        var regexes: [String] = []
         if byteLevel {
-            guard let family = preTokenizerFamily(pre ?? "default"), let regexes = preTokenizerRegexes[family.family] else {
+            guard let family = preTokenizerFamily(pre ?? "default"), let list = preTokenizerRegexes[family.family] else {
                 throw TokenizersError.unsupportedComponent(path: path, component: "pre-tokenizer (tokenizer.ggml.pre)", type: pre ?? "")
             }
             ignoreMerges = family.ignoreMerges
             addBOS = family.addBOS
-            preTokenizer = .sequence(try regexes.map { .split(try SplitPattern.compile($0, path: path), behavior: .isolated, invert: false) })
-            decoder = .byteLevel
-        } else {
-            let addSpacePrefix = metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? true
-            normalizer = .sequence((addSpacePrefix ? [.prepend("▁")] : []) + [.replace(pattern: " ", content: "▁")])
-            decoder = .sequence(
-                [.replace(pattern: "▁", content: " "), .byteFallback, .fuse] + (addSpacePrefix ? [.strip(content: " ", start: 1, stop: 0)] : []))
+            regexes = list
         }
-        addBOS = metadata["tokenizer.ggml.add_bos_token"]?.bool ?? addBOS
-        let addEOS = metadata["tokenizer.ggml.add_eos_token"]?.bool ?? false
+        addSpacePrefix = !byteLevel && (metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? true)
+        self.addBOS = metadata["tokenizer.ggml.add_bos_token"]?.bool ?? addBOS
+        addEOS = metadata["tokenizer.ggml.add_eos_token"]?.bool ?? false
 
         // Control and unknown tokens are special; user-defined ones are added tokens matched before BPE.
         let generalName = (metadata["general.name"]?.string ?? "").lowercased()
@@ -189,17 +193,49 @@ extension Tokenizer {
             let rstrip = phi3 && !["<unk>", "<s>", "<|endoftext|>"].contains(tokens[id])
             added.append(AddedToken(id: id, content: tokens[id], special: t != .userDefined, rstrip: rstrip))
         }
-        let model = BPEModel(
-            tokens: tokens, merges: merges, ranks: ranks, byteLevel: byteLevel, byteFallback: !byteLevel,
-            unknownToken: nil, fuseUnknown: false, ignoreMerges: ignoreMerges)
         let id = { (key: String) in metadata[key]?.int.flatMap { $0 >= 0 && $0 < tokens.count ? $0 : nil } }
-        let bos = id("tokenizer.ggml.bos_token_id")
-        let eos = id("tokenizer.ggml.eos_token_id")
+        self.byteLevel = byteLevel
+        self.tokens = tokens
+        self.merges = merges
+        self.ranks = ranks
+        self.regexes = regexes
+        self.ignoreMerges = ignoreMerges
+        self.added = added
+        bos = id("tokenizer.ggml.bos_token_id")
+        eos = id("tokenizer.ggml.eos_token_id")
+        pad = id("tokenizer.ggml.padding_token_id")
+        unknown = id("tokenizer.ggml.unknown_token_id")
+    }
+}
+
+extension Tokenizer {
+    /// Builds the tokenizer a GGUF file carries in its `tokenizer.ggml.*` metadata.
+    public convenience init(gguf: GGUFFile) throws {
+        try self.init(ggufMetadata: gguf.metadata, path: gguf.path)
+    }
+
+    /// Builds a tokenizer from GGUF metadata; `path` names the source in errors.
+    public convenience init(ggufMetadata metadata: [String: GGUFValue], path: String) throws {
+        let v = try GGUFVocabularyParts(metadata: metadata, path: path)
+        var preTokenizer: PreTokenizer? = nil
+        var normalizer: Normalizer? = nil
+        let decoder: Decoder
+        if v.byteLevel {
+            preTokenizer = .sequence(try v.regexes.map { .split(try SplitPattern.compile($0, path: path), behavior: .isolated, invert: false) })
+            decoder = .byteLevel
+        } else {
+            normalizer = .sequence((v.addSpacePrefix ? [.prepend("▁")] : []) + [.replace(pattern: " ", content: "▁")])
+            decoder = .sequence(
+                [.replace(pattern: "▁", content: " "), .byteFallback, .fuse] + (v.addSpacePrefix ? [.strip(content: " ", start: 1, stop: 0)] : []))
+        }
+        let model = BPEModel(
+            tokens: v.tokens, merges: v.merges, ranks: v.ranks, byteLevel: v.byteLevel, byteFallback: !v.byteLevel,
+            unknownToken: nil, fuseUnknown: false, ignoreMerges: v.ignoreMerges)
         self.init(
-            kind: byteLevel ? .byteLevelBPE : .sentencePieceBPE, source: path, model: model, normalizer: normalizer,
-            preTokenizer: preTokenizer, decoder: decoder, addedTokens: added,
-            prefixTokens: addBOS ? bos.map { [$0] } ?? [] : [], suffixTokens: addEOS ? eos.map { [$0] } ?? [] : [],
-            bos: bos, eos: eos, pad: id("tokenizer.ggml.padding_token_id"), unknown: id("tokenizer.ggml.unknown_token_id"))
+            kind: v.byteLevel ? .byteLevelBPE : .sentencePieceBPE, source: path, model: model, normalizer: normalizer,
+            preTokenizer: preTokenizer, decoder: decoder, addedTokens: v.added,
+            prefixTokens: v.addBOS ? v.bos.map { [$0] } ?? [] : [], suffixTokens: v.addEOS ? v.eos.map { [$0] } ?? [] : [],
+            bos: v.bos, eos: v.eos, pad: v.pad, unknown: v.unknown)
     }
 
     /// SentencePiece vocabularies carry scores, not merges. Every split of a token into two vocabulary tokens is a
@@ -208,8 +244,10 @@ extension Tokenizer {
     static func sentencePieceMerges(
         tokens: [String], scores: [Float], mergeable: (Int) -> Bool
     ) -> ([(String, String)], [Int]) {
-        var ids: [String: Int] = [:]
-        for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = i }
+        // Keyed by bytes: Swift's String equality is canonical, and vocabularies hold canonically equal tokens
+        // (precomposed and decomposed Bengali, for one) that are different tokens.
+        var ids: [[UInt8]: Int] = [:]
+        for (i, t) in tokens.enumerated() where ids[Array(t.utf8)] == nil { ids[Array(t.utf8)] = i }
         let distinct = Array(Set(scores)).sorted(by: >)
         var rankOfScore: [Float: Int] = [:]
         for (r, s) in distinct.enumerated() { rankOfScore[s] = r }
@@ -224,7 +262,9 @@ extension Tokenizer {
                 right.append(contentsOf: scalars[k...])
                 let l = String(left)
                 let r = String(right)
-                if ids[l] != nil && ids[r] != nil { found.append((rankOfScore[scores[id]] ?? 0, l, r)) }
+                if ids[Array(l.utf8)] != nil && ids[Array(r.utf8)] != nil {
+                    found.append((rankOfScore[scores[id]] ?? 0, l, r))
+                }
             }
         }
         found.sort { $0.rank < $1.rank }

@@ -4,6 +4,7 @@ import Datasets
 import Formats
 import Foundation
 import Models
+import Tokenizers
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -105,14 +106,18 @@ struct ExportCommand: ParsableCommand {
         var notes: [String] = []
         if run.baseIsGGUF {
             let located = try ChatTemplateLocator.locate(model: run.baseURL)
-            if !located.isFallback {
-                try Data(located.template.source.utf8).write(
-                    to: folder.appendingPathComponent("chat_template.jinja"), options: .atomic)
+            let template = located.isFallback ? nil : located.template.source
+            if let template {
+                try Data(template.utf8).write(to: folder.appendingPathComponent("chat_template.jinja"), options: .atomic)
                 notes.append("wrote the base GGUF's chat template to chat_template.jinja")
             }
-            notes.append(
-                "the base is a GGUF, so no tokenizer.json was written: copy the tokenizer files of the original "
-                    + "Hugging Face model into \(folder.path) before loading it with transformers")
+            // transformers reads the tokenizer from these two files, written from the GGUF's vocabulary.
+            let base = try GGUFFile(url: run.baseURL)
+            let files = try Tokenizer.huggingFaceFiles(
+                ggufMetadata: base.metadata, path: base.path, chatTemplate: template)
+            try files.tokenizer.write(to: folder.appendingPathComponent("tokenizer.json"), options: .atomic)
+            try files.config.write(to: folder.appendingPathComponent("tokenizer_config.json"), options: .atomic)
+            notes.append("wrote tokenizer.json and tokenizer_config.json from the base GGUF's vocabulary")
         } else {
             var copied: [String] = []
             for name in [

@@ -158,6 +158,10 @@ import Testing
             try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("export-merged/config.json")))
                 as? [String: Any])
         #expect(config["model_type"] as? String == "gemma3_text" && config["query_pre_attn_scalar"] as? Double == 256)
+        // From a GGUF base the merged folder still gets a tokenizer (written from the GGUF's vocabulary).
+        for name in ["tokenizer.json", "tokenizer_config.json"] {
+            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("export-merged/\(name)").path))
+        }
     }
 
     @Test func sigtermFinishesTheStepSavesAndSaysHowToResume() throws {
