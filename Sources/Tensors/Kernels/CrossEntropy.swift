@@ -42,6 +42,11 @@ public final class CrossEntropyScratch: @unchecked Sendable {
 
     /// Floats held by this scratch (for memory estimates and the no-[N, V] test).
     public var floatCount: Int { logits.count + hidden.count + dHidden.count }
+
+    /// Floats a scratch for these sizes holds, without making one.
+    public static func floatCount(chunkRows: Int, vocab: Int, channels: Int) -> Int {
+        chunkRows * (vocab + 2 * channels)
+    }
 }
 
 /// Computes loss totals over target positions and, when `dHidden` is given, overwrites it with
