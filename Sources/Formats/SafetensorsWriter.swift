@@ -142,7 +142,7 @@ public struct SafetensorsWriter: Sendable {
         if !metadata.isEmpty {
             let pairs = metadata.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
             json += "\"__metadata__\":{"
-                + pairs.map { "\(Self.quoted($0.key)):\(Self.quoted($0.value))" }.joined(separator: ",") + "}"
+                + pairs.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }.joined(separator: ",") + "}"
             first = false
         }
         var offset = 0
@@ -150,7 +150,7 @@ public struct SafetensorsWriter: Sendable {
             if !first { json += "," }
             first = false
             let shape = entry.shape.map(String.init).joined(separator: ",")
-            json += "\(Self.quoted(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],"
+            json += "\(JSONText.quoted(entry.name)):{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],"
                 + "\"data_offsets\":[\(offset),\(offset + entry.bytes.count)]}"
             offset += entry.bytes.count
         }
@@ -166,27 +166,6 @@ public struct SafetensorsWriter: Sendable {
         let length = UInt64(headerJSON.count)
         let prefix = (0..<8).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) }
         return (prefix + headerJSON, ordered)
-    }
-
-    /// JSON string with the escapes serde_json uses (so headers match the reference byte for byte).
-    private static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     private static func elementCount(_ shape: [Int]) -> Int? {

@@ -98,30 +98,12 @@ extension Tokenizer {
         var entries: [String] = []
         entries.reserveCapacity(v.tokens.count)
         for (id, token) in v.tokens.enumerated() where seen.insert(Array(token.utf8)).inserted {
-            entries.append("\(jsonString(token)): \(id)")
+            entries.append("\(JSONText.quoted(token)): \(id)")
         }
         let marker = String(decoding: try JSONSerialization.data(
             withJSONObject: vocabularyMarker, options: [.fragmentsAllowed]), as: UTF8.self)
         let text = tokenizerText.replacingOccurrences(of: marker, with: "{" + entries.joined(separator: ", ") + "}")
         return (Data(text.utf8), configData)
-    }
-
-    /// `text` as a JSON string literal, byte for byte (no Unicode normalisation).
-    private static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// TemplateProcessing that puts `prefix` before and `suffix` after each sequence, or null when both are empty.
