@@ -35,7 +35,6 @@ public enum LoRATarget: String, Sendable, Codable, CaseIterable {
         }
     }
 
-
     /// (in, out) features of this projection for `config`.
     public func features(_ config: ModelConfig) -> (input: Int, output: Int) {
         let c = config.hiddenSize
