@@ -14,6 +14,12 @@ public struct ChatTemplate: Sendable {
         {% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
         """
 
+    /// Gemma's turn format for Gemma models that ship none (a GGUF converted without its template): Google's
+    /// Gemma 2 template, with a system message put in front of the first user turn as Gemma 3's template does.
+    public static let gemmaTurnsSource = """
+        {{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set first_user_prefix = messages[0]['content'] + '\n\n' %}{% set loop_messages = messages[1:] %}{% else %}{% set first_user_prefix = '' %}{% set loop_messages = messages %}{% endif %}{% for message in loop_messages %}{% if message['role'] == 'assistant' %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}
+        """
+
     /// Parses `source`; syntax errors carry the template line and column.
     public init(source: String, clock: TemplateClock = TemplateClock(), limits: RenderLimits = RenderLimits()) throws {
         self.source = source
@@ -23,9 +29,14 @@ public struct ChatTemplate: Sendable {
     }
 
     /// The ChatML fallback template.
-    public static func chatML() -> ChatTemplate {
-        // The constant parses; a failure here is a bug in this file, not in user input.
-        guard let template = try? ChatTemplate(source: chatMLSource) else { preconditionFailure("ChatML template does not parse") }
+    public static func chatML() -> ChatTemplate { builtIn(chatMLSource) }
+
+    /// The Gemma turn-format fallback template.
+    public static func gemmaTurns() -> ChatTemplate { builtIn(gemmaTurnsSource) }
+
+    private static func builtIn(_ source: String) -> ChatTemplate {
+        // The constants parse; a failure here is a bug in this file, not in user input.
+        guard let template = try? ChatTemplate(source: source) else { preconditionFailure("built-in template does not parse") }
         return template
     }
 

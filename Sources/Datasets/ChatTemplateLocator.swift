@@ -1,4 +1,5 @@
-// Finding a model's chat template: a file given by the user, GGUF metadata, tokenizer_config.json, chat_template.jinja, or ChatML.
+// Finding a model's chat template: a file given by the user, GGUF metadata, tokenizer_config.json, chat_template.jinja,
+// or a fallback: Gemma's turn format when the vocabulary has its turn tokens, else ChatML.
 import ChatTemplates
 import Formats
 import Foundation
@@ -8,8 +9,12 @@ public struct ModelChatTemplate: Sendable {
     public let template: ChatTemplate
     /// Where it was found, for messages ("GGUF tokenizer.chat_template", "tokenizer_config.json", ...).
     public let origin: String
-    /// True when the model has none and ChatML stands in; callers should warn.
+    /// True when the model has none and a built-in format stands in; callers should warn.
     public let isFallback: Bool
+    /// The built-in format that stands in ("ChatML", "Gemma's turn format"), for warnings.
+    public var fallbackName: String {
+        template.source == ChatTemplate.gemmaTurnsSource ? "Gemma's turn format" : "ChatML"
+    }
 }
 
 /// Finds the chat template `tailor data check` and `tailor train` render conversations with.
@@ -18,7 +23,8 @@ public enum ChatTemplateLocator {
     /// Lookup order: `override`; GGUF `tokenizer.chat_template` (`.tool_use` when `wantsTools` and present);
     /// `chat_template.jinja` (which transformers lets override the config); `tokenizer_config.json` `chat_template`
     /// (a string, or a list of `{name, template}`: `tool_use` when `wantsTools` and present, else `default`, as
-    /// transformers picks); else ChatML with ``ModelChatTemplate/isFallback``.
+    /// transformers picks); else, with ``ModelChatTemplate/isFallback``, Gemma's turn format when the vocabulary
+    /// has `<start_of_turn>` and `<end_of_turn>` (a Gemma GGUF converted without its template), or ChatML.
     public static func locate(model: URL, override: URL? = nil, wantsTools: Bool = false) throws -> ModelChatTemplate {
         if let override {
             let source: String
@@ -32,7 +38,31 @@ public enum ChatTemplateLocator {
         if let (source, origin) = try find(model: model, wantsTools: wantsTools) {
             return ModelChatTemplate(template: try parse(source, path: origin), origin: origin, isFallback: false)
         }
+        if hasGemmaTurnTokens(model: model) {
+            return ModelChatTemplate(
+                template: ChatTemplate.gemmaTurns(),
+                origin: "Gemma's turn format (the model has no chat template; its vocabulary has <start_of_turn>)",
+                isFallback: true)
+        }
         return ModelChatTemplate(template: ChatTemplate.chatML(), origin: "ChatML (the model has no chat template)", isFallback: true)
+    }
+
+    /// Whether the model's vocabulary holds Gemma's turn tokens.
+    private static func hasGemmaTurnTokens(model: URL) -> Bool {
+        let turns = ["<start_of_turn>", "<end_of_turn>"]
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model.path, isDirectory: &isFolder) else { return false }
+        if !isFolder.boolValue, let file = try? GGUFFile(url: model) {
+            let tokens = Set(file.metadata["tokenizer.ggml.tokens"]?.strings ?? [])
+            return turns.allSatisfy(tokens.contains)
+        }
+        let folder = isFolder.boolValue ? model : model.deletingLastPathComponent()
+        for name in ["tokenizer_config.json", "tokenizer.json"] {
+            guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) else { continue }
+            let text = String(decoding: data, as: UTF8.self)
+            if turns.allSatisfy({ text.contains("\"\($0)\"") }) { return true }
+        }
+        return false
     }
 
     private static func parse(_ source: String, path: String) throws -> ChatTemplate {

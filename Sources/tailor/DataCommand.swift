@@ -82,7 +82,8 @@ struct DataCheckCommand: ParsableCommand {
         let tokenizer = try Tokenizer.load(modelURL)
         let located = try ChatTemplateLocator.locate(model: modelURL, override: chatTemplate.map { URL(fileURLWithPath: $0) })
         if located.isFallback {
-            FileHandle.standardError.write(Data("warning: \(local.name) has no chat template; rendering with ChatML\n".utf8))
+            FileHandle.standardError.write(
+                Data("warning: \(local.name) has no chat template; rendering with \(located.fallbackName)\n".utf8))
         }
         var renderer = Renderer(tokenizer: tokenizer, template: located.template, maxLength: maxLength)
         renderer.file = dataset.file

@@ -109,8 +109,8 @@ struct ModelSession {
         if template.isFallback {
             FileHandle.standardError.write(
                 Data(
-                    ("warning: \(url.lastPathComponent) has no chat template; using ChatML, which may not be what the "
-                        + "model was trained on (--chat-template FILE to choose one)\n").utf8))
+                    ("warning: \(url.lastPathComponent) has no chat template; using \(template.fallbackName), which may "
+                        + "not be what the model was trained on (--chat-template FILE to choose one)\n").utf8))
         }
         let threadCount =
             (options.threads ?? 0) > 0 ? options.threads ?? 1 : ProcessInfo.processInfo.activeProcessorCount

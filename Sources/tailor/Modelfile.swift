@@ -6,12 +6,14 @@ enum ChatFamily: String, CaseIterable {
     case chatML = "ChatML"
     case llama3 = "Llama 3"
     case mistral = "Mistral"
+    case gemma = "Gemma"
 
     /// Recognises a family from the marker tokens in a Jinja chat template's source; nil when none matches.
     static func detect(jinja source: String) -> ChatFamily? {
         if source.contains("<|im_start|>") { return .chatML }
         if source.contains("<|start_header_id|>") && source.contains("<|eot_id|>") { return .llama3 }
         if source.contains("[INST]") { return .mistral }
+        if source.contains("<start_of_turn>") && source.contains("<end_of_turn>") { return .gemma }
         return nil
     }
 
@@ -40,6 +42,17 @@ enum ChatFamily: String, CaseIterable {
                 """
         case .mistral:
             return "[INST] {{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }} [/INST]{{ .Response }}</s>"
+        case .gemma:
+            // Gemma has no system turn: the system prompt opens the user's turn, as its template does.
+            return """
+                <start_of_turn>user
+                {{ if .System }}{{ .System }}
+
+                {{ end }}{{ .Prompt }}<end_of_turn>
+                <start_of_turn>model
+                {{ .Response }}<end_of_turn>
+
+                """
         }
     }
 
@@ -50,6 +63,7 @@ enum ChatFamily: String, CaseIterable {
         case .chatML: return ["<|im_start|>", "<|im_end|>"]
         case .llama3: return ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
         case .mistral: return ["[INST]", "[/INST]", "</s>"]
+        case .gemma: return ["<start_of_turn>", "<end_of_turn>"]
         }
     }
 }

@@ -90,7 +90,7 @@ struct TemplateCommand: ParsableCommand {
             template = try ChatTemplateLocator.locate(
                 model: url, override: chatTemplate.map { URL(fileURLWithPath: $0) }, wantsTools: !(toolList ?? []).isEmpty)
             if template.isFallback {
-                notes.append("warning: \(url.path) has no chat template; rendered with ChatML, "
+                notes.append("warning: \(url.path) has no chat template; rendered with \(template.fallbackName), "
                     + "which may not be what the model was trained on")
             }
         } else {

@@ -163,7 +163,7 @@ struct TrainCommand: ParsableCommand {
         let tokenizer = try Tokenizer.load(modelURL)
         let located = try ChatTemplateLocator.locate(
             model: modelURL, override: config.chatTemplate.map { URL(fileURLWithPath: $0) })
-        if located.isFallback { printer.say("note: \(located.origin); rendering conversations as ChatML") }
+        if located.isFallback { printer.say("note: \(located.origin); rendering conversations in it") }
         let format = try config.format.map { text -> RecordFormat in
             guard let format = RecordFormat(argument: text) else {
                 throw ValidationError(
