@@ -11,10 +11,8 @@ public struct ModelChatTemplate: Sendable {
     public let origin: String
     /// True when the model has none and a built-in format stands in; callers should warn.
     public let isFallback: Bool
-    /// The built-in format that stands in ("ChatML", "Gemma's turn format"), for warnings.
-    public var fallbackName: String {
-        template.source == ChatTemplate.gemmaTurnsSource ? "Gemma's turn format" : "ChatML"
-    }
+    /// The built-in format that stands in ("ChatML", "Gemma's turn format"), for warnings; empty otherwise.
+    public private(set) var fallbackName = ""
 }
 
 /// Finds the chat template `tailor data check` and `tailor train` render conversations with.
@@ -42,9 +40,11 @@ public enum ChatTemplateLocator {
             return ModelChatTemplate(
                 template: ChatTemplate.gemmaTurns(),
                 origin: "Gemma's turn format (the model has no chat template; its vocabulary has <start_of_turn>)",
-                isFallback: true)
+                isFallback: true, fallbackName: "Gemma's turn format")
         }
-        return ModelChatTemplate(template: ChatTemplate.chatML(), origin: "ChatML (the model has no chat template)", isFallback: true)
+        return ModelChatTemplate(
+            template: ChatTemplate.chatML(), origin: "ChatML (the model has no chat template)", isFallback: true,
+            fallbackName: "ChatML")
     }
 
     /// Whether the model's vocabulary holds Gemma's turn tokens.
@@ -53,7 +53,7 @@ public enum ChatTemplateLocator {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model.path, isDirectory: &isFolder) else { return false }
         if !isFolder.boolValue, let file = try? GGUFFile(url: model) {
-            let tokens = Set(file.metadata["tokenizer.ggml.tokens"]?.strings ?? [])
+            let tokens = file.metadata["tokenizer.ggml.tokens"]?.strings ?? []
             return turns.allSatisfy(tokens.contains)
         }
         let folder = isFolder.boolValue ? model : model.deletingLastPathComponent()
