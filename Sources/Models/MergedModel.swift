@@ -76,16 +76,16 @@ public enum MergedModel {
         case .gemma2, .gemma3:
             object["attention_bias"] = config.attentionBias
             object["hidden_activation"] = spec.feedForward.huggingFaceActivation
-            object["query_pre_attn_scalar"] = Double(1 / (config.attentionScale * config.attentionScale)).rounded()
-            object["sliding_window"] = config.slidingWindow ?? NSNull()
+            object["query_pre_attn_scalar"] = Int(Double(1 / (config.attentionScale * config.attentionScale)).rounded())
+            object["sliding_window"] = config.slidingWindow ?? JSONNull()
             object["layer_types"] = (0..<config.layerCount).map {
                 config.window(layer: $0) == nil ? "full_attention" : "sliding_attention"
             }
             if config.architecture == .gemma3 {
                 object["rope_local_base_freq"] = Double(config.localRopeTheta ?? config.ropeTheta)
             }
-            object["attn_logit_softcapping"] = config.attentionSoftCap.map { Double($0) as Any } ?? NSNull()
-            object["final_logit_softcapping"] = config.finalSoftCap.map { Double($0) as Any } ?? NSNull()
+            object["attn_logit_softcapping"] = config.attentionSoftCap.map { Double($0) as Any } ?? JSONNull()
+            object["final_logit_softcapping"] = config.finalSoftCap.map { Double($0) as Any } ?? JSONNull()
         case .granite:
             object["attention_bias"] = config.attentionBias
             object["mlp_bias"] = false
@@ -94,14 +94,14 @@ public enum MergedModel {
             object["attention_multiplier"] = Double(config.attentionScale)
             object["logits_scaling"] = Double(config.logitsScaling)
         case .mistral:
-            object["sliding_window"] = config.slidingWindow ?? NSNull()
+            object["sliding_window"] = config.slidingWindow ?? JSONNull()
         case .phi:
             object["layer_norm_eps"] = Double(config.rmsNormEps)
             object["partial_rotary_factor"] = Double(config.partialRotaryFactor)
             object["qk_layernorm"] = false
         case .phi3:
             object["attention_bias"] = config.attentionBias
-            object["sliding_window"] = config.slidingWindow ?? NSNull()
+            object["sliding_window"] = config.slidingWindow ?? JSONNull()
             object["partial_rotary_factor"] = Double(config.partialRotaryFactor)
         case .qwen2:
             break
@@ -114,7 +114,7 @@ public enum MergedModel {
         }
         switch config.ropeScaling {
         case nil:
-            object["rope_scaling"] = NSNull()
+            object["rope_scaling"] = JSONNull()
         case .linear(let factor):
             object["rope_scaling"] = ["rope_type": "linear", "factor": Double(factor)]
         case .llama3(let factor, let low, let high, let original):
@@ -133,7 +133,8 @@ public enum MergedModel {
                 path: "config.json", key: "rope_scaling", found: "GGUF per-frequency factors (rope_freqs.weight)",
                 expected: "llama3 or linear parameters; export this model with --to gguf instead")
         }
-        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        // Float fields keep their decimal point (transformers 5 refuses 30 for a float such as a soft cap).
+        return Data((JSONText.pretty(object) + "\n").utf8)
     }
 
     /// Writes every tensor of `weights` under its HF name into one safetensors file, stored as `dtype`

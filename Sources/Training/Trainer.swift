@@ -44,7 +44,8 @@ public final class Trainer {
             throw TrainingError.invalidParameter(
                 name: "model", value: "without LoRA", expected: "a model carrying LoRA parameters")
         }
-        guard lora.config == parameters.lora else {
+        // The model's LoRA holds the targets as the family has them (fused modules whole, Phi-2 without a gate).
+        guard lora.config == parameters.lora.expanded(for: model.config.architecture) else {
             throw TrainingError.invalidParameter(
                 name: "lora", value: "\(lora.config)", expected: "\(parameters.lora)")
         }

@@ -3,6 +3,7 @@ import ArgumentParser
 import ChatTemplates
 import Foundation
 import Models
+import Tokenizers
 
 struct ChatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,7 @@ import ArgumentParser
 import ChatTemplates
 import Foundation
 import Models
+import Tokenizers
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -63,7 +64,8 @@ struct GenerateCommand: ParsableCommand {
         }
         let engine = model.engine(tuned: model.adapter != nil, maxPosition: total)
         let parameters = sampling.parameters(defaultTemperature: 0, defaultSeed: 0)
-        var decoder = IncrementalDecoder(tokenizer: model.tokenizer)
+        // A raw prompt is continued as text (its last tokens decode with the answer); a chat answer starts afresh.
+        var decoder = IncrementalDecoder(tokenizer: model.tokenizer, context: raw ? ids : [])
         let start = Date()
         let output = Generator(model: engine).generate(
             prompt: ids, maxTokens: sampling.maxTokens, sampling: parameters, stopTokens: model.stopTokens,

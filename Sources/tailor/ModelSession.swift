@@ -231,47 +231,6 @@ struct ModelSession {
     }
 }
 
-/// Turns a growing list of generated tokens into text pieces without splitting multi-byte characters: the text is
-/// decoded whole each time, and a trailing U+FFFD (an incomplete UTF-8 sequence) is held back until it completes.
-struct IncrementalDecoder {
-    let tokenizer: Tokenizer
-    private(set) var ids: [Int] = []
-    private var emitted = ""
-
-    init(tokenizer: Tokenizer) { self.tokenizer = tokenizer }
-
-    /// The new text that `token` completes (possibly empty).
-    mutating func add(_ token: Int32) -> String {
-        ids.append(Int(token))
-        let text = tokenizer.decode(ids, skipSpecialTokens: true)
-        if text.hasSuffix("\u{FFFD}") { return "" }
-        return take(text)
-    }
-
-    /// Whatever is still held back (at the end of an answer).
-    mutating func finish() -> String {
-        take(tokenizer.decode(ids, skipSpecialTokens: true))
-    }
-
-    private mutating func take(_ text: String) -> String {
-        // Bytes, not Characters: a combining mark that arrives later must not change what was already printed.
-        let old = emitted.utf8
-        let new = text.utf8
-        var common = 0
-        var a = old.startIndex
-        var b = new.startIndex
-        while a != old.endIndex, b != new.endIndex, old[a] == new[b] {
-            common += 1
-            a = old.index(after: a)
-            b = new.index(after: b)
-        }
-        // A decoder that rewrites earlier text (a stripped leading space) cannot be unprinted; print what is new.
-        let piece = String(decoding: new.dropFirst(max(common, min(old.count, new.count))), as: UTF8.self)
-        emitted = text
-        return piece
-    }
-}
-
 /// Writes to standard output at once (answers are streamed token by token).
 func writeOut(_ text: String) {
     guard !text.isEmpty else { return }

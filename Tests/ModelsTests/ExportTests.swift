@@ -213,6 +213,21 @@ enum ExportFixtures {
                 #expect(try ModelConfig.fromHuggingFace(configJSON: data, path: "config.json") == config)
                 let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
                 #expect(object["torch_dtype"] as? String == "bfloat16")
+                // transformers 5 types config fields: a float written as 30 is refused, an int written as 24.0 too.
+                let text = String(decoding: data, as: UTF8.self)
+                let floats = [
+                    "rope_theta", "rms_norm_eps", "attn_logit_softcapping", "final_logit_softcapping",
+                    "embedding_multiplier", "residual_multiplier", "attention_multiplier", "logits_scaling",
+                    "partial_rotary_factor", "rope_local_base_freq", "layer_norm_eps",
+                ]
+                for key in floats where object[key] is NSNumber {
+                    #expect(text.range(of: "\"\(key)\": -?[0-9]+[,\n]", options: .regularExpression) == nil,
+                            "\(architecture) \(key) written as an integer")
+                }
+                for key in ["query_pre_attn_scalar", "max_position_embeddings", "sliding_window"] where object[key] is NSNumber {
+                    #expect(text.range(of: "\"\(key)\": [0-9]+[,\n]", options: .regularExpression) != nil,
+                            "\(architecture) \(key) not written as an integer")
+                }
             }
         }
         var gguf = ExportFixtures.config(.llama)
