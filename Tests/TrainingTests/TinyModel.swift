@@ -18,9 +18,22 @@ enum Tiny {
             tieWordEmbeddings: tied, attentionBias: false, qkNorm: false, bosTokenId: 1, eosTokenIds: [2])
     }
 
+    /// Phi-2's layer (LayerNorm with biases, parallel attention and GELU MLP, half of each head rotated) at the
+    /// same size.
+    static let phi = try! ModelConfig.fromHuggingFace(
+        configJSON: Data("""
+            {"model_type": "phi", "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2,
+             "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 32, "layer_norm_eps": 1e-5,
+             "rope_theta": 10000.0, "partial_rotary_factor": 0.5, "max_position_embeddings": 128,
+             "hidden_act": "gelu_new", "tie_word_embeddings": false, "bos_token_id": 1, "eos_token_id": 2}
+            """.utf8), path: "phi/config.json")
+
     /// Base weights; `poisonToken` gets a NaN embedding row (to provoke a non-finite loss).
     static func weights(poisonToken: Int? = nil) throws -> TransformerWeights {
-        let config = poisonToken == nil ? config : untied
+        try weights(of: poisonToken == nil ? config : untied, poisonToken: poisonToken)
+    }
+
+    static func weights(of config: ModelConfig, poisonToken: Int? = nil) throws -> TransformerWeights {
         var tensors: [String: WeightTensor] = [:]
         let expected = WeightNames.expectedTensors(for: config).sorted {
             $0.huggingFaceName < $1.huggingFaceName

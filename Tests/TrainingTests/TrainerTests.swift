@@ -58,6 +58,24 @@ import Testing
         #expect(abs(totals.lossSum / Double(totals.targetCount) - one.loss) <= 1e-6 * one.loss)
     }
 
+    /// Phi-2 has no gate projection: its LoRA drops `gate` from the default targets, and the loop must take it.
+    @Test func phiTrainsWithTheDefaultTargets() throws {
+        var p = Self.parameters()
+        p.maxSteps = 2
+        #expect(p.lora.targets.contains(.gate))
+        let folder = Tiny.temporaryFolder("phi")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = Transformer(
+            weights: try Tiny.weights(of: Tiny.phi), lora: LoRAParameters(model: Tiny.phi, config: p.lora),
+            threads: 2, maxPosition: 64)
+        #expect(model.lora?.config.targets.contains(.gate) == false)
+        let trainer = try Trainer(
+            model: model, train: Tiny.examples(4), validation: [], parameters: p, runFolder: folder,
+            baseModel: "tiny-phi")
+        let summary = try trainer.run(progress: { _ in }, shouldStop: { false })
+        #expect(summary.steps == 2)
+    }
+
     @Test func trainingLowersTheValidationLoss() throws {
         var p = Self.parameters()
         p.epochs = 4
