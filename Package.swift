@@ -55,7 +55,8 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Tokenizers", "ChatTemplates", "Formats"], swiftSettings: strict),
         // Python/: the PyTorch backend's programs, started by `train --backend torch` and `doctor`.
         .target(
-            name: "Training", dependencies: ["Models", "Datasets", "Tensors"], resources: [.copy("Python")],
+            name: "Training",
+            dependencies: ["Models", "Datasets", "Tensors", .product(name: "Yams", package: "Yams")], resources: [.copy("Python")],
             swiftSettings: strict),
         .target(name: "ModelStores", dependencies: ["Formats"], swiftSettings: strict),
         .executableTarget(
@@ -77,7 +78,7 @@ let package = Package(
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tokenizers", "ChatTemplates", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "Tensors", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "TailorCLITests", dependencies: ["Formats", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TailorCLITests", dependencies: ["Formats", "Training", "TestSupport"], swiftSettings: strict),
         // Heavy numeric tests (dequantization of real tensors, engine parity): run in release by `make test`.
         .testTarget(
             name: "NumericTests", dependencies: ["Formats", "Models", "Tensors", "TestSupport", "Tokenizers"], swiftSettings: strict),

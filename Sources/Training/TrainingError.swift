@@ -5,6 +5,14 @@ import Foundation
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     /// A setting is out of range or settings contradict each other.
     case invalidParameter(name: String, value: String, expected: String)
+    /// `--resume` was given a setting the run keeps, with another value than the run's.
+    case changedOnResume(setting: String, saved: String, given: String)
+    /// A torch-backend setting without `--backend torch`.
+    case torchOnlySetting(setting: String)
+    /// A native-engine setting with `--backend torch`; `instead` says what the torch backend offers.
+    case nativeOnlySetting(setting: String, instead: String)
+    /// A `--config` YAML file that cannot be used.
+    case settingsFile(path: String, reason: String)
     /// No training example has a single target token.
     case noTrainingData(reason: String)
     /// The loss or the gradient became NaN or infinite; nothing of that step was applied.
@@ -25,6 +33,15 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .invalidParameter(let name, let value, let expected):
             return "invalid \(name) \(value): expected \(expected)"
+        case .changedOnResume(let setting, let saved, let given):
+            return "--resume continues the run as it was saved: \(setting) is \(saved) there, not \(given); "
+                + "leave out \(setting) (or start a new run to change it)"
+        case .torchOnlySetting(let setting):
+            return "\(setting) belongs to --backend torch; the native engine trains on this machine's CPU"
+        case .nativeOnlySetting(let setting, let instead):
+            return "\(setting) belongs to the native engine; \(instead)"
+        case .settingsFile(let path, let reason):
+            return "\(path): \(reason)"
         case .noTrainingData(let reason):
             return "nothing to train on: \(reason)"
         case .nonFinite(let step, let what, let lastGood):

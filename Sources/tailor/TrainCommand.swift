@@ -10,28 +10,6 @@ import Tokenizers
 import Training
 import Yams
 
-/// Everything a run was started with, saved as `config.json` in the run folder; `--resume` reads it back.
-struct TrainingConfig: Codable, Equatable {
-    var model: String
-    var modelPath: String
-    var data: String
-    var valFile: String?
-    var format: String?
-    var chatTemplate: String?
-    var skipInvalid: Bool
-    var output: String
-    var parameters: TrainingParameters
-    /// "native" (nil in runs saved before backends existed) or "torch".
-    var backend: String?
-    var torch: TorchSettings?
-    /// Native engine: `--precision` and `--weights` as given (auto, fp32, bf16 / auto, f32, bf16, quantized);
-    /// nil in runs saved before they existed (fp32 and f32 then).
-    var precision: String?
-    var weights: String?
-
-    var usesTorch: Bool { backend == "torch" }
-}
-
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -62,87 +40,53 @@ struct TrainCommand: ParsableCommand {
               tailor train --backend torch --python .venv/bin/python --gpus all --model m --data d.jsonl
             """)
 
-    @Option(
-        help:
-            "The model: a .gguf file, a Hugging Face folder, or a name from `tailor models`. Asked for on a terminal."
-    )
-    var model: String?
+    // The settings: help text, types and rules are TrainingSettings.table's; only the flag spelling is here.
+    // A new setting is a row there and a declaration here (TrainSettingsTests fails when one is missing).
+    @Option(help: ArgumentHelp(TrainingSettings.help("model"))) var model: String?
     @OptionGroup var discovery: DiscoveryOptions
-    @Option(
-        help: "Training data: JSON Lines (messages, ShareGPT, Alpaca, prompt/completion or text records).")
-    var data: String?
-    @Option(help: "Validation data (same formats). Without it, --val-split holds out part of --data.")
-    var valFile: String?
-    @Option(
-        help: "Fraction of --data held out for validation (default: 0.1 with 20 or more examples, else none)."
-    )
-    var valSplit: Double?
-    @Option(help: ArgumentHelp("The run folder (default: runs/<model>-<timestamp>).", valueName: "dir"))
-    var output: String?
-    @Option(help: "Passes over the training data (default 3).") var epochs: Int?
-    @Option(help: "Optimizer steps to run instead of whole epochs.") var maxSteps: Int?
-    @Option(help: "Peak learning rate (default 2e-4).") var learningRate: Float?
-    @Option(help: "Sequences per micro-batch (default 4).") var batchSize: Int?
-    @Option(help: "Micro-batches per optimizer step (default 1).") var gradAccum: Int?
-    @Option(help: "Longest sequence in tokens; longer examples are cut (default 2048).") var maxLength: Int?
-    @Option(help: "LoRA rank r (default 16).") var rank: Int?
-    @Option(help: "LoRA alpha (default 32; the scale is alpha/r).") var alpha: Float?
-    @Option(help: "LoRA dropout (default 0).") var dropout: Float?
-    @Option(help: "Adapted projections, comma-separated from q,k,v,o,gate,up,down (default: all).")
-    var targets: String?
-    @Flag(inversion: .prefixedNo, help: "rsLoRA scaling alpha/√r.") var rslora: Bool?
-    @Flag(inversion: .prefixedNo, help: "Fill micro-batches up to batch-size × max-length tokens.")
-    var packing: Bool?
-    @Flag(inversion: .prefixedNo, help: "Recompute activations in backward: less memory, about ⅓ slower.")
-    var checkpointing: Bool?
-    @Option(help: "Learning-rate schedule: constant, linear or cosine (default cosine).") var schedule:
-        String?
-    @Option(help: "Warm-up steps (default: --warmup-ratio of the run).") var warmupSteps: Int?
-    @Option(help: "Warm-up as a fraction of all steps (default 0).") var warmupRatio: Double?
-    @Option(help: "AdamW weight decay (default 0).") var weightDecay: Float?
-    @Option(help: "Clip the gradient norm to this; 0 turns clipping off (default 1).") var maxGradNorm: Float?
-    @Option(help: "Evaluate every N steps (default: a tenth of the run) and at the end.") var evalEvery: Int?
-    @Option(help: "Save a checkpoint every N steps (default: a fifth of the run).") var saveEvery: Int?
-    @Option(help: "Stop after N evaluations without a better validation loss, keeping the best adapter.")
-    var patience: Int?
-    @Option(help: "Seed for LoRA initialisation, data order, split and dropout (default 42).") var seed:
-        UInt64?
-    @Option(help: "A YAML file with any of these settings.") var config: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("data"))) var data: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("val-file"))) var valFile: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("val-split"))) var valSplit: Double?
+    @Option(help: ArgumentHelp(TrainingSettings.help("output"), valueName: "dir")) var output: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("epochs"))) var epochs: Int?
+    @Option(help: ArgumentHelp(TrainingSettings.help("max-steps"))) var maxSteps: Int?
+    @Option(help: ArgumentHelp(TrainingSettings.help("learning-rate"))) var learningRate: Float?
+    @Option(help: ArgumentHelp(TrainingSettings.help("batch-size"))) var batchSize: Int?
+    @Option(help: ArgumentHelp(TrainingSettings.help("grad-accum"))) var gradAccum: Int?
+    @Option(help: ArgumentHelp(TrainingSettings.help("max-length"))) var maxLength: Int?
+    @Option(help: ArgumentHelp(TrainingSettings.help("rank"))) var rank: Int?
+    @Option(help: ArgumentHelp(TrainingSettings.help("alpha"))) var alpha: Float?
+    @Option(help: ArgumentHelp(TrainingSettings.help("dropout"))) var dropout: Float?
+    @Option(help: ArgumentHelp(TrainingSettings.help("targets"))) var targets: String?
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(TrainingSettings.help("rslora"))) var rslora: Bool?
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(TrainingSettings.help("packing"))) var packing: Bool?
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(TrainingSettings.help("checkpointing"))) var checkpointing: Bool?
+    @Option(help: ArgumentHelp(TrainingSettings.help("schedule"))) var schedule: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("warmup-steps"))) var warmupSteps: Int?
+    @Option(help: ArgumentHelp(TrainingSettings.help("warmup-ratio"))) var warmupRatio: Double?
+    @Option(help: ArgumentHelp(TrainingSettings.help("weight-decay"))) var weightDecay: Float?
+    @Option(help: ArgumentHelp(TrainingSettings.help("max-grad-norm"))) var maxGradNorm: Float?
+    @Option(help: ArgumentHelp(TrainingSettings.help("eval-every"))) var evalEvery: Int?
+    @Option(help: ArgumentHelp(TrainingSettings.help("save-every"))) var saveEvery: Int?
+    @Option(help: ArgumentHelp(TrainingSettings.help("patience"))) var patience: Int?
+    @Option(help: ArgumentHelp(TrainingSettings.help("seed"))) var seed: UInt64?
+    @Option(help: "A YAML file with any of these settings (the flags' names as keys).") var config: String?
     @Option(help: ArgumentHelp("Continue the run in this folder from its last checkpoint.", valueName: "run"))
     var resume: String?
-    @Option(help: "Threads for kernels and BLAS (default: all cores).") var threads: Int?
-    @Flag(
-        inversion: .prefixedNo,
-        help: "Train on the valid records and report the invalid ones instead of stopping.")
-    var skipInvalid: Bool?
-    @Option(help: "Force the record format: messages, sharegpt, alpaca, prompt-completion or text.")
-    var format: String?
-    @Option(help: "A Jinja chat template file to use instead of the model's.") var chatTemplate: String?
-
-    @Option(help: "Training engine: native (built in, CPU) or torch (PyTorch + PEFT in Python; GPUs, QLoRA).")
-    var backend: String?
-    @Option(help: "Python for --backend torch (default: $TAILOR_PYTHON, else python3 on the PATH).")
-    var python: String?
-    @Option(help: "--backend torch: GPUs to train on, a number or all (several go through accelerate, DDP).")
-    var gpus: String?
-    @Flag(inversion: .prefixedNo, help: "--backend torch with --gpus: shard the model across GPUs (FSDP).")
-    var fsdp: Bool?
-    @Option(help: "--backend torch: 4bit loads frozen weights as NF4 (QLoRA, CUDA + bitsandbytes); none.")
-    var quantize: String?
-    @Option(
-        help: """
-            Matrix products in auto, fp32 or bf16 (bf16 inputs, Float32 accumulation; LoRA, optimizer, norms and \
-            loss stay Float32). auto: bf16 where the CPU (AMX, AVX512-BF16) or GPU has it natively.
-            """)
-    var precision: String?
-    @Option(
-        help: """
-            Native engine: how frozen weights are held: auto, f32, bf16 or quantized (as stored: GGUF quant blocks \
-            are widened a panel at a time in each product). auto widens them when that fits easily, else keeps them.
-            """)
-    var weights: String?
-    @Option(help: "--backend torch: auto, cpu or cuda.")
-    var device: String?
+    @Flag(help: "Print the run's configuration (its config.json) as the defaults, --config, the flags or --resume make it, and stop.")
+    var printConfig = false
+    @Option(help: ArgumentHelp(TrainingSettings.help("threads"))) var threads: Int?
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(TrainingSettings.help("skip-invalid"))) var skipInvalid: Bool?
+    @Option(help: ArgumentHelp(TrainingSettings.help("format"))) var format: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("chat-template"))) var chatTemplate: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("backend"))) var backend: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("python"))) var python: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("gpus"))) var gpus: String?
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(TrainingSettings.help("fsdp"))) var fsdp: Bool?
+    @Option(help: ArgumentHelp(TrainingSettings.help("quantize"))) var quantize: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("precision"))) var precision: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("weights"))) var weights: String?
+    @Option(help: ArgumentHelp(TrainingSettings.help("device"))) var device: String?
 
     // Hidden: writes the logits of --model with the PEFT adapter in --dump-adapter for --dump-tokens, for
     // Scripts/reference/peft_adapter_check.py.
@@ -154,6 +98,7 @@ struct TrainCommand: ParsableCommand {
         if let dumpLogits { return try writeLogits(to: dumpLogits) }
         let printer = ProgressPrinter()
         var (config, resuming) = try resolveConfiguration()
+        if printConfig { return print(String(decoding: try config.json(), as: UTF8.self)) }
         let parameters = config.parameters
         try parameters.validate()
         let runFolder = URL(fileURLWithPath: config.output)
@@ -262,7 +207,7 @@ struct TrainCommand: ParsableCommand {
             weights: weights, lora: lora, checkpointing: parameters.checkpointing,
             threads: threadCount, maxPosition: max(parameters.maxLength, 16), precision: precision)
         try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
-        if !resuming { try saveConfiguration(config, in: runFolder) }
+        if !resuming { try config.write(in: runFolder) }
         let trainer = try Trainer(
             model: engine, train: train, validation: validation, parameters: parameters,
             runFolder: runFolder, baseModel: config.model)
@@ -337,7 +282,7 @@ struct TrainCommand: ParsableCommand {
         for (key, value) in rows { printer.say(key.padding(toLength: 15, withPad: " ", startingAt: 0) + value) }
 
         try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
-        if !resuming { try saveConfiguration(config, in: runFolder) }
+        if !resuming { try config.write(in: runFolder) }
         let checkpoint = try resumeCheckpoint(resuming: resuming, runFolder: runFolder)
         let summary = try supervised(
             printer: printer, onStop: { trainer.interrupt() }, onForce: { trainer.kill() }
@@ -349,234 +294,77 @@ struct TrainCommand: ParsableCommand {
 
     // MARK: Configuration
 
-    /// Defaults, then the YAML file, then flags; or the saved configuration of `--resume`.
+    /// Defaults, then the YAML file, then flags; or the saved configuration of `--resume` (see
+    /// `TrainingSettings.resume` for what may change there).
     func resolveConfiguration() throws -> (TrainingConfig, resuming: Bool) {
+        let flags = givenSettings
         if let resume {
-            let given: [(String, Bool)] = [
-                ("--model", model != nil), ("--data", data != nil), ("--val-file", valFile != nil),
-                ("--val-split", valSplit != nil), ("--output", output != nil), ("--epochs", epochs != nil),
-                ("--max-steps", maxSteps != nil), ("--learning-rate", learningRate != nil),
-                ("--batch-size", batchSize != nil), ("--grad-accum", gradAccum != nil),
-                ("--max-length", maxLength != nil),
-                ("--rank", rank != nil), ("--alpha", alpha != nil), ("--targets", targets != nil),
-                ("--seed", seed != nil), ("--config", config != nil), ("--packing", packing != nil),
-                ("--backend", backend != nil), ("--gpus", gpus != nil), ("--fsdp", fsdp != nil),
-                ("--quantize", quantize != nil), ("--precision", precision != nil), ("--device", device != nil),
-                ("--weights", weights != nil),
-            ]
-            if let flag = given.first(where: \.1)?.0 {
-                throw ValidationError(
-                    "--resume continues with the run's saved configuration; leave out \(flag)")
+            if config != nil {
+                throw TrainingError.changedOnResume(
+                    setting: "--config", saved: "the run's config.json", given: config ?? "")
             }
-            let url = URL(fileURLWithPath: resume).appendingPathComponent("config.json")
-            guard let data = FileManager.default.contents(atPath: url.path) else {
-                throw ValidationError(
-                    "\(resume) is not a run folder (no config.json); give the folder `tailor train` wrote")
-            }
-            var saved = try JSONDecoder().decode(TrainingConfig.self, from: data)
+            var saved = try TrainingConfig.read(runFolder: URL(fileURLWithPath: resume))
             saved.output = resume
-            if let threads { saved.parameters.threads = threads }
-            if let python, saved.usesTorch { saved.torch?.python = python }
-            return (saved, true)
+            // The run folder is where --resume points, wherever it was first written.
+            return (try TrainingSettings.resume(saved, flags: flags), true)
         }
-        var settings: [String: Any] = [:]
+        var file: [String: SettingValue] = [:]
         if let config {
-            settings = try Self.readYAML(config)
-        }
-        func setting<T>(_ key: String, _ flag: T?, _ convert: (Any) -> T?) throws -> T? {
-            if let flag { return flag }
-            guard let raw = settings[key] else { return nil }
-            guard let value = convert(raw) else {
-                throw ValidationError("\(config ?? "config"): \(key) has the wrong type (\(raw))")
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw TrainingError.settingsFile(path: config, reason: "cannot be read; check the --config path")
             }
-            return value
+            file = try TrainingSettings.settings(yaml: text, file: config)
         }
-        let int: (Any) -> Int? = { ($0 as? Int) ?? ($0 as? String).flatMap { Int($0) } }
-        let double: (Any) -> Double? = {
-            ($0 as? Double) ?? ($0 as? Int).map(Double.init) ?? ($0 as? String).flatMap { Double($0) }
-        }
-        let float: (Any) -> Float? = { double($0).map(Float.init) }
-        let bool: (Any) -> Bool? = { $0 as? Bool }
-        let string: (Any) -> String? = {
-            ($0 as? String) ?? ($0 as? Int).map(String.init)
-                ?? ($0 as? [Any]).map { $0.map { "\($0)" }.joined(separator: ",") }
-        }
-
-        var p = TrainingParameters()
-        if let v = try setting("epochs", epochs, int) { p.epochs = v }
-        p.maxSteps = try setting("max-steps", maxSteps, int)
-        if let v = try setting("learning-rate", learningRate, float) { p.learningRate = v }
-        if let v = try setting("batch-size", batchSize, int) { p.batchSize = v }
-        if let v = try setting("grad-accum", gradAccum, int) { p.gradAccum = v }
-        if let v = try setting("max-length", maxLength, int) { p.maxLength = v }
-        var lora = LoRAConfig()
-        if let v = try setting("rank", rank, int) { lora.rank = v }
-        if let v = try setting("alpha", alpha, float) { lora.alpha = v }
-        if let v = try setting("dropout", dropout, float) { lora.dropout = v }
-        if let v = try setting("rslora", rslora, bool) { lora.useRSLoRA = v }
-        if let text = try setting("targets", targets, string) {
-            var chosen: [LoRATarget] = []
-            for name in text.split(separator: ",").map({
-                $0.trimmingCharacters(in: .whitespaces).lowercased()
-            }) {
-                let short = name.hasSuffix("_proj") ? String(name.dropLast(5)) : name
-                guard let target = LoRATarget(rawValue: short) else {
-                    throw ValidationError("unknown target \(name) in --targets: use q,k,v,o,gate,up,down")
-                }
-                chosen.append(target)
-            }
-            lora = LoRAConfig(
-                rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, useRSLoRA: lora.useRSLoRA,
-                targets: chosen)
-        }
-        p.lora = lora
-        if let v = try setting("packing", packing, bool) { p.packing = v }
-        if let v = try setting("checkpointing", checkpointing, bool) { p.checkpointing = v }
-        if let text = try setting("schedule", schedule, string) {
-            guard let value = LearningRateSchedule(rawValue: text.lowercased()) else {
-                throw ValidationError("unknown --schedule \(text): use constant, linear or cosine")
-            }
-            p.schedule = value
-        }
-        p.warmupSteps = try setting("warmup-steps", warmupSteps, int)
-        if let v = try setting("warmup-ratio", warmupRatio, double) { p.warmupRatio = v }
-        if let v = try setting("weight-decay", weightDecay, float) { p.weightDecay = v }
-        if let v = try setting("max-grad-norm", maxGradNorm, float) { p.maxGradNorm = v }
-        p.evalEvery = try setting("eval-every", evalEvery, int)
-        p.saveEvery = try setting("save-every", saveEvery, int)
-        p.patience = try setting("patience", patience, int)
-        p.valSplit = try setting("val-split", valSplit, double)
-        if let v = try setting("seed", seed, { int($0).map(UInt64.init) }) { p.seed = v }
-        if let v = try setting("threads", threads, int) { p.threads = v }
-
+        var resolved = try TrainingSettings.resolve(file: file, flags: flags)
         let search = ModelDiscovery(paths: discovery.searchPaths())
-        var modelName = try setting("model", model, string)
-        if modelName == nil {
+        if resolved.model.isEmpty {
             guard Picker.canAsk else {
                 throw ValidationError("no --model given; pass --model PATH or a name from `tailor models`")
             }
-            modelName = try Picker.pickModel(discovery: search, purpose: "fine-tune")
+            resolved.model = try Picker.pickModel(discovery: search, purpose: "fine-tune")
         }
-        guard let modelName else { throw ValidationError("no --model given") }
-        guard let dataPath = try setting("data", data, string) else {
-            throw ValidationError(
-                "no --data given; pass a JSONL file (check it first with `tailor data check`)")
+        guard !resolved.data.isEmpty else {
+            throw ValidationError("no --data given; pass a JSONL file (check it first with `tailor data check`)")
         }
-        let (backendName, torchSettings, precisionSetting, weightSetting) = try resolveBackend(setting: { key, flag in try setting(key, flag, string) },
-                                                              bool: { key, flag in try setting(key, flag, bool) })
-        let found = try search.resolve(modelName)
-        let stamp = Self.timestamp()
-        let runName =
-            found.name.split(separator: "/").last.map(String.init)?
-            .replacingOccurrences(of: ".gguf", with: "").replacingOccurrences(of: ":", with: "-") ?? "run"
-        let resolved = TrainingConfig(
-            model: modelName, modelPath: found.format.url.path, data: dataPath,
-            valFile: try setting("val-file", valFile, string), format: try setting("format", format, string),
-            chatTemplate: try setting("chat-template", chatTemplate, string),
-            skipInvalid: try setting("skip-invalid", skipInvalid, bool) ?? false,
-            output: try setting("output", output, string) ?? "runs/\(runName)-\(stamp)", parameters: p,
-            backend: backendName, torch: torchSettings, precision: precisionSetting, weights: weightSetting)
+        let found = try search.resolve(resolved.model)
+        resolved.modelPath = found.format.url.path
+        if resolved.output.isEmpty {
+            let runName =
+                found.name.split(separator: "/").last.map(String.init)?
+                .replacingOccurrences(of: ".gguf", with: "").replacingOccurrences(of: ":", with: "-") ?? "run"
+            resolved.output = "runs/\(runName)-\(Self.timestamp())"
+        }
         return (resolved, false)
     }
 
-    static let yamlKeys: Set<String> = [
-        "model", "data", "val-file", "val-split", "output", "epochs", "max-steps", "learning-rate",
-        "batch-size",
-        "grad-accum", "max-length", "rank", "alpha", "dropout", "targets", "rslora", "packing",
-        "checkpointing",
-        "schedule", "warmup-steps", "warmup-ratio", "weight-decay", "max-grad-norm", "eval-every",
-        "save-every",
-        "patience", "seed", "threads", "skip-invalid", "format", "chat-template", "backend", "python", "gpus",
-        "fsdp", "quantize", "precision", "device", "weights",
-    ]
-
-    /// The backend and, for torch, its settings; torch-only settings without --backend torch are an error.
-    func resolveBackend(
-        setting string: (String, String?) throws -> String?, bool: (String, Bool?) throws -> Bool?
-    ) throws -> (String, TorchSettings?, precision: String?, weights: String?) {
-        let name = try string("backend", backend)?.lowercased() ?? "native"
-        let weights = try string("weights", weights)?.lowercased()
-        let python = try string("python", python)
-        let gpus = try string("gpus", gpus)
-        let fsdp = try bool("fsdp", fsdp)
-        let quantize = try string("quantize", quantize)?.lowercased()
-        let precision = try string("precision", precision)?.lowercased()
-        let device = try string("device", device)?.lowercased()
-        switch name {
-        case "native":
-            let torchOnly: [(String, Bool)] = [
-                ("--python", python != nil), ("--gpus", gpus != nil), ("--fsdp", fsdp != nil),
-                ("--quantize", quantize != nil && quantize != "none"), ("--device", device != nil),
-            ]
-            if let flag = torchOnly.first(where: \.1)?.0 {
-                throw ValidationError(
-                    "\(flag) belongs to --backend torch; the native engine trains on this machine's CPU")
+    /// The settings given as flags, read off the declared options by name (an option `fooBar` is the setting
+    /// `foo-bar`), so the flags and the table cannot drift apart unnoticed: `TrainSettingsTests` checks both ways.
+    var givenSettings: [String: SettingValue] {
+        var values: [String: SettingValue] = [:]
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label, label.hasPrefix("_") else { continue }
+            let name = Self.settingName(property: String(label.dropFirst()))
+            guard TrainingSettings.table.contains(where: { $0.name == name }) else { continue }
+            let value: SettingValue?
+            switch child.value {
+            case let option as Option<Int?>: value = option.wrappedValue.map(SettingValue.int)
+            case let option as Option<UInt64?>: value = option.wrappedValue.map { .string("\($0)") }
+            case let option as Option<Float?>: value = option.wrappedValue.map { .double(Double($0)) }
+            case let option as Option<Double?>: value = option.wrappedValue.map(SettingValue.double)
+            case let option as Option<String?>: value = option.wrappedValue.map(SettingValue.string)
+            case let flag as Flag<Bool?>: value = flag.wrappedValue.map(SettingValue.bool)
+            default: preconditionFailure("train option \(name) has a type givenSettings does not read")
             }
-            if let precision, PrecisionSetting(rawValue: precision) == nil {
-                throw ValidationError("invalid --precision \(precision): expected auto, fp32 or bf16")
-            }
-            if let weights, WeightSetting(rawValue: weights) == nil {
-                throw ValidationError("invalid --weights \(weights): expected auto, f32, bf16 or quantized")
-            }
-            return ("native", nil, precision ?? "auto", weights ?? "auto")
-        case "torch":
-            if weights != nil {
-                throw ValidationError(
-                    "--weights belongs to the native engine; --backend torch loads weights through transformers "
-                        + "(--quantize 4bit for QLoRA)")
-            }
-            var settings = TorchSettings(python: python)
-            if let gpus {
-                if gpus.lowercased() == "all" {
-                    settings.gpus = 0
-                } else if let count = Int(gpus), count >= 1 {
-                    settings.gpus = count
-                } else {
-                    throw ValidationError("invalid --gpus \(gpus): expected a number of GPUs (1 or more) or all")
-                }
-            }
-            settings.fsdp = fsdp ?? false
-            switch quantize {
-            case nil, "none": settings.quantize4Bit = false
-            case "4bit", "4-bit", "nf4": settings.quantize4Bit = true
-            case let other?: throw ValidationError("invalid --quantize \(other): expected 4bit or none")
-            }
-            if let precision {
-                guard let value = TorchSettings.Precision(rawValue: precision) else {
-                    throw ValidationError("invalid --precision \(precision): expected auto, fp32 or bf16")
-                }
-                settings.precision = value
-            }
-            if let device { settings.device = device }
-            try settings.validate()
-            return ("torch", settings, nil, nil)
-        default:
-            throw ValidationError("unknown --backend \(name): use native or torch")
+            if let value { values[name] = value }
         }
+        return values
     }
 
-    /// A flat YAML mapping with flag names as keys (`_` accepted for `-`).
-    static func readYAML(_ path: String) throws -> [String: Any] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ValidationError("cannot read --config \(path)")
+    /// `learningRate` → `learning-rate`.
+    static func settingName(property: String) -> String {
+        property.reduce(into: "") { name, character in
+            if character.isUppercase { name += "-" + character.lowercased() } else { name.append(character) }
         }
-        let object: Any?
-        do { object = try Yams.load(yaml: text) } catch {
-            throw ValidationError("\(path) is not valid YAML: \(error)")
-        }
-        guard let mapping = object as? [String: Any] else {
-            throw ValidationError("\(path) must be a YAML mapping of settings (`epochs: 2`)")
-        }
-        var settings: [String: Any] = [:]
-        for (key, value) in mapping {
-            let name = key.replacingOccurrences(of: "_", with: "-")
-            guard yamlKeys.contains(name) else {
-                throw ValidationError(
-                    "\(path): unknown setting \(key); known: \(yamlKeys.sorted().joined(separator: ", "))")
-            }
-            settings[name] = value
-        }
-        return settings
     }
 
     static func timestamp() -> String {
@@ -584,12 +372,6 @@ struct TrainCommand: ParsableCommand {
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         return formatter.string(from: Date())
-    }
-
-    func saveConfiguration(_ config: TrainingConfig, in folder: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(config).write(to: folder.appendingPathComponent("config.json"), options: .atomic)
     }
 
     func printConfiguration(
