@@ -299,9 +299,9 @@ struct TrainCommand: ParsableCommand {
     func resolveConfiguration() throws -> (TrainingConfig, resuming: Bool) {
         let flags = givenSettings
         if let resume {
-            if config != nil {
-                throw TrainingError.changedOnResume(
-                    setting: "--config", saved: "the run's config.json", given: config ?? "")
+            if let config {
+                throw TrainingError.settingsFile(
+                    path: config, reason: "--resume continues with the run's saved settings; leave out --config")
             }
             var saved = try TrainingConfig.read(runFolder: URL(fileURLWithPath: resume))
             saved.output = resume
