@@ -53,17 +53,20 @@ let package = Package(
         .target(name: "ChatTemplates", swiftSettings: strict),
         .target(name: "Models", dependencies: ["Tensors", "Formats"], swiftSettings: strict + native),
         .target(name: "Datasets", dependencies: ["Tokenizers", "ChatTemplates", "Formats"], swiftSettings: strict),
-        // Python/: the PyTorch backend's programs, started by `train --backend torch` and `doctor`.
         .target(
             name: "Training",
-            dependencies: ["Models", "Datasets", "Tensors", .product(name: "Yams", package: "Yams")], resources: [.copy("Python")],
+            dependencies: ["Models", "Datasets", "Tokenizers", "Tensors", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(name: "ModelStores", dependencies: ["Formats"], swiftSettings: strict),
+        // Python/: the PyTorch backend's programs, started by `train --backend torch` and `doctor`.
+        .target(
+            name: "TorchBackend", dependencies: ["Training", "ModelStores"], resources: [.copy("Python")],
+            swiftSettings: strict),
         .executableTarget(
             name: "tailor",
             dependencies: [
                 "Tensors", "Formats", "Tokenizers", "ChatTemplates", "Models", "Datasets", "Training",
-                "ModelStores", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "TorchBackend", "ModelStores", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
@@ -77,7 +80,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Formats", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tokenizers", "ChatTemplates", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets", "Tensors", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TorchBackend", "ModelStores", "Models", "Datasets", "Tensors", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TailorCLITests", dependencies: ["Formats", "Training", "TestSupport"], swiftSettings: strict),
         // Heavy numeric tests (dequantization of real tensors, engine parity): run in release by `make test`.
         .testTarget(

@@ -36,6 +36,10 @@ public enum DatasetsError: Error, CustomStringConvertible, Equatable {
     case noExamples(path: String, reason: String)
     /// `--field` mappings that are not `name=field`.
     case badFieldMapping(String)
+    /// A `--format` that names no record format.
+    case unknownFormat(String)
+    /// A `--max-length` too short to hold a prompt and a target.
+    case badMaxLength(Int)
     /// A chat template file that cannot be read or parsed.
     case chatTemplate(path: String, reason: String)
     /// Rendering one record failed: the template raised, or rewrote earlier turns.
@@ -60,6 +64,10 @@ public enum DatasetsError: Error, CustomStringConvertible, Equatable {
             return "\(path) has nothing to train on: \(reason)"
         case .badFieldMapping(let text):
             return "bad field mapping '\(text)': expected NAME=FIELD, e.g. role=from or messages=dialog"
+        case .unknownFormat(let name):
+            return "unknown --format \(name): use messages, sharegpt, alpaca, prompt-completion or text"
+        case .badMaxLength(let length):
+            return "--max-length must be at least 2, not \(length)"
         case .chatTemplate(let path, let reason):
             return "cannot use the chat template \(path): \(reason)"
         case .render(let file, let line, let reason):

@@ -1,7 +1,7 @@
 // The few file-system questions the stores ask: what a path is, its real path and size, and its magic bytes.
 import Foundation
 
-enum FileProbe {
+public enum FileProbe {
     enum Kind { case file, directory, missing }
 
     /// What `url` is, following symbolic links (a dangling link is `.missing`).
@@ -47,6 +47,14 @@ enum FileProbe {
     static func isHidden(_ name: String) -> Bool { name.hasPrefix(".") }
 
     static let ggufMagic: [UInt8] = Array("GGUF".utf8)
+
+    /// Whether `url` names a GGUF file: by its `.gguf` name, or by its magic (Ollama's blobs are `sha256-…` without
+    /// extension); a folder is not.
+    public static func isGGUF(_ url: URL) -> Bool {
+        let kind = kind(url)
+        if url.pathExtension.lowercased() == "gguf" { return kind != .directory }
+        return kind == .file && ggufMagic(url).isGGUF
+    }
 
     /// Whether the file starts with the GGUF magic; otherwise what it starts with, for the message.
     ///

@@ -2,12 +2,13 @@
 import Foundation
 
 /// Appends metric records to `metrics.jsonl`; on resume, records after the checkpoint's step are dropped first.
-struct MetricsLog {
-    let url: URL
-    private(set) var train: [(step: Int, loss: Double)] = []
-    private(set) var validation: [(step: Int, loss: Double)] = []
+public struct MetricsLog {
+    public let url: URL
+    public private(set) var train: [(step: Int, loss: Double)] = []
+    public private(set) var validation: [(step: Int, loss: Double)] = []
 
-    init(url: URL, keepingThrough step: Int) throws {
+    /// Opens `url` for a run continuing after `step` (0: a fresh run, the file starts empty).
+    public init(url: URL, keepingThrough step: Int) throws {
         self.url = url
         var kept = ""
         if step > 0, let data = FileManager.default.contents(atPath: url.path) {
@@ -27,7 +28,7 @@ struct MetricsLog {
         }
     }
 
-    mutating func record(_ report: StepReport) throws {
+    public mutating func record(_ report: StepReport) throws {
         train.append((report.step, report.loss))
         try append([
             "step": report.step, "epoch": report.epoch, "loss": report.loss,
@@ -37,7 +38,7 @@ struct MetricsLog {
         ])
     }
 
-    mutating func recordValidation(step: Int, loss: Double) throws {
+    public mutating func recordValidation(step: Int, loss: Double) throws {
         validation.append((step, loss))
         try append(["step": step, "val_loss": loss])
     }

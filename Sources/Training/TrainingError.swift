@@ -23,11 +23,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case checkpoint(path: String, reason: String)
     /// Writing run files failed.
     case io(path: String, reason: String)
-    /// The torch backend cannot start here, or stopped with an error it explained.
-    case backend(reason: String)
-    /// The torch backend's process ended without saying why (a crash, a kill, an out-of-memory kill);
-    /// `resumable` is the run folder when a checkpoint of it exists.
-    case backendCrashed(status: Int32, log: String, lastLines: [String], resumable: String?)
 
     public var description: String {
         switch self {
@@ -59,15 +54,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(reason)"
         case .io(let path, let reason):
             return "\(path): \(reason)"
-        case .backend(let reason):
-            return "torch backend: \(reason)"
-        case .backendCrashed(let status, let log, let lastLines, let resumable):
-            let how = status > 128 ? "was killed by signal \(status - 128)" : "exited with status \(status)"
-            let tail = lastLines.isEmpty ? "" : "; it last wrote: " + lastLines.joined(separator: " | ")
-            let resume =
-                resumable.map { "; continue from the last checkpoint with: tailor train --resume \($0)" }
-                ?? "; no checkpoint was saved yet"
-            return "the torch backend \(how) without finishing (full log: \(log))\(tail)\(resume)"
         }
     }
 }

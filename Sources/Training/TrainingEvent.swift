@@ -33,6 +33,21 @@ public struct StepReport: Sendable, Equatable {
     public var tokensPerSecond: Double
     /// Seconds left at the pace of this session so far.
     public var etaSeconds: Double
+
+    public init(
+        step: Int, totalSteps: Int, epoch: Double, loss: Double, learningRate: Float, gradNorm: Double, tokens: Int,
+        tokensPerSecond: Double, etaSeconds: Double
+    ) {
+        self.step = step
+        self.totalSteps = totalSteps
+        self.epoch = epoch
+        self.loss = loss
+        self.learningRate = learningRate
+        self.gradNorm = gradNorm
+        self.tokens = tokens
+        self.tokensPerSecond = tokensPerSecond
+        self.etaSeconds = etaSeconds
+    }
 }
 
 /// How a run ended.
@@ -52,8 +67,28 @@ public struct TrainingSummary: Sendable, Equatable {
     public var tokensPerSecond: Double
     /// Peak memory of the torch backend's training process, and where it was measured ("GPU" or "RAM"); nil for the
     /// native engine, whose peak is this process's own.
-    public var backendPeakBytes: Int64? = nil
-    public var backendMemoryDevice: String? = nil
+    public var backendPeakBytes: Int64?
+    public var backendMemoryDevice: String?
+
+    public init(
+        steps: Int, totalSteps: Int, finalLoss: Double?, bestValidationLoss: Double?, bestStep: Int?,
+        firstValidationLoss: Double?, stoppedEarly: Bool, adapterFolder: URL, adapterIsBest: Bool, seconds: Double,
+        tokensPerSecond: Double, backendPeakBytes: Int64? = nil, backendMemoryDevice: String? = nil
+    ) {
+        self.steps = steps
+        self.totalSteps = totalSteps
+        self.finalLoss = finalLoss
+        self.bestValidationLoss = bestValidationLoss
+        self.bestStep = bestStep
+        self.firstValidationLoss = firstValidationLoss
+        self.stoppedEarly = stoppedEarly
+        self.adapterFolder = adapterFolder
+        self.adapterIsBest = adapterIsBest
+        self.seconds = seconds
+        self.tokensPerSecond = tokensPerSecond
+        self.backendPeakBytes = backendPeakBytes
+        self.backendMemoryDevice = backendMemoryDevice
+    }
 }
 
 /// Reports from `Trainer.run`.

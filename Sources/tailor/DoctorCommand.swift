@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Tensors
+import TorchBackend
 import Training
 
 struct DoctorCommand: ParsableCommand {

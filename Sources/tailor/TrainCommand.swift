@@ -7,6 +7,7 @@ import ModelStores
 import Models
 import Tensors
 import Tokenizers
+import TorchBackend
 import Training
 import Yams
 

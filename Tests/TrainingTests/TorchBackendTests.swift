@@ -3,8 +3,10 @@
 // explain an error, or stop on request.
 import Datasets
 import Foundation
+import ModelStores
 import Models
 import Testing
+import TorchBackend
 import Training
 
 @Suite struct TorchHandOffTests {
@@ -83,8 +85,8 @@ import Training
         try Data("GGUF\u{3}\0\0\0".utf8).write(to: blob)
         let other = folder.appendingPathComponent("model.safetensors")
         try Data("{}".utf8).write(to: other)
-        #expect(TorchHandOff.isGGUFFile(blob))
-        #expect(!TorchHandOff.isGGUFFile(other) && !TorchHandOff.isGGUFFile(folder))
+        #expect(FileProbe.isGGUF(blob))
+        #expect(!FileProbe.isGGUF(other) && !FileProbe.isGGUF(folder))
         let job = try TorchHandOff.write(
             prepared: try Self.prepared(), model: blob, config: Tiny.config, baseModelName: "tiny",
             settings: TorchSettings(), runFolder: folder.appendingPathComponent("run"))

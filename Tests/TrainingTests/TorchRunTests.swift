@@ -3,6 +3,7 @@
 import Foundation
 import Models
 import Testing
+import TorchBackend
 import Training
 
 @Suite(.serialized) struct TorchRunTests {
@@ -87,7 +88,7 @@ import Training
         #expect {
             try trainer.run(resumeFrom: nil, visibleGPUs: 1) { _ in }
         } throws: { error in
-            guard case .backend(let reason) = error as? TrainingError else { return false }
+            guard case .unavailable(let reason) = error as? TorchBackendError else { return false }
             return reason.hasPrefix("CUDA out of memory: try --quantize 4bit") && reason.contains("backend.log")
         }
     }
@@ -99,7 +100,7 @@ import Training
         #expect {
             try trainer.run(resumeFrom: nil, visibleGPUs: 0) { _ in }
         } throws: { error in
-            guard case .backendCrashed(let status, let log, let lines, let resumable) = error as? TrainingError else {
+            guard case .crashed(let status, let log, let lines, let resumable) = error as? TorchBackendError else {
                 return false
             }
             return status == 1 && log.hasSuffix("torch/backend.log") && lines.last == "RuntimeError: boom in the kernel"

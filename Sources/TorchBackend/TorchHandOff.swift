@@ -10,61 +10,10 @@
 // The reader is Python/tailor_torch_train.py; its header repeats this contract.
 import Datasets
 import Foundation
+import Training
+import ModelStores
 import Models
 import Tensors
-
-/// How the torch backend is to run: which Python, how many GPUs, and the precision and quantization it may use.
-public struct TorchSettings: Codable, Sendable, Equatable {
-    /// How frozen weights are held and the forward runs.
-    public enum Precision: String, Codable, Sendable, CaseIterable {
-        /// bf16 autocast on CUDA GPUs that support it (compute capability 8.0 or newer), fp32 elsewhere.
-        case auto
-        case fp32
-        case bf16
-    }
-
-    /// The Python interpreter; nil means `TAILOR_PYTHON`, else `python3` on the PATH.
-    public var python: String?
-    /// GPUs to train on: 1 runs one process; more go through `accelerate launch`; 0 means every visible GPU.
-    public var gpus: Int
-    /// Shard the model across the GPUs (FSDP) instead of replicating it (DDP).
-    public var fsdp: Bool
-    /// Load the frozen base weights as 4-bit NF4 (QLoRA; CUDA with bitsandbytes only).
-    public var quantize4Bit: Bool
-    public var precision: Precision
-    /// "auto" (cuda, then mps, then cpu), "cpu" or "cuda".
-    public var device: String
-
-    public init(
-        python: String? = nil, gpus: Int = 1, fsdp: Bool = false, quantize4Bit: Bool = false,
-        precision: Precision = .auto, device: String = "auto"
-    ) {
-        self.python = python
-        self.gpus = gpus
-        self.fsdp = fsdp
-        self.quantize4Bit = quantize4Bit
-        self.precision = precision
-        self.device = device
-    }
-
-    /// Throws on combinations no run can use.
-    public func validate() throws {
-        guard gpus >= 0 else {
-            throw TrainingError.invalidParameter(name: "--gpus", value: "\(gpus)", expected: "a count of GPUs or all")
-        }
-        guard ["auto", "cpu", "cuda"].contains(device) else {
-            throw TrainingError.invalidParameter(name: "--device", value: device, expected: "auto, cpu or cuda")
-        }
-        if fsdp && gpus == 1 {
-            throw TrainingError.invalidParameter(
-                name: "--fsdp", value: "with one GPU", expected: "--gpus 2 or more (or all); one GPU needs no sharding")
-        }
-        if device == "cpu" && (quantize4Bit || gpus != 1) {
-            throw TrainingError.invalidParameter(
-                name: "--device", value: "cpu", expected: "cuda for --quantize 4bit and --gpus (they need CUDA GPUs)")
-        }
-    }
-}
 
 /// `RUN/torch/job.json`.
 public struct TorchJob: Codable, Sendable, Equatable {
@@ -259,7 +208,7 @@ public enum TorchHandOff {
         do {
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         } catch {
-            throw TrainingError.io(path: root.path, reason: "cannot create the hand-off folder: \(error.localizedDescription)")
+            throw TorchBackendError.io(path: root.path, reason: "cannot create the hand-off folder: \(error.localizedDescription)")
         }
 
         // A stop request left over from an earlier session of this run must not end the new one at once.
@@ -268,14 +217,14 @@ public enum TorchHandOff {
         lora.initialize(seed: p.seed)
         let initial = root.appendingPathComponent("initial")
         do { try AdapterFiles.writePEFT(lora: lora, baseModel: baseModelName, to: initial) } catch {
-            throw TrainingError.io(path: initial.path, reason: "cannot write the initial adapter: \(error)")
+            throw TorchBackendError.io(path: initial.path, reason: "cannot write the initial adapter: \(error)")
         }
 
         try writeLines(examples(prepared.train), to: root.appendingPathComponent("train.jsonl"))
         try writeLines(examples(prepared.validation), to: root.appendingPathComponent("validation.jsonl"))
         try writeLines(plan(prepared), to: root.appendingPathComponent("plan.jsonl"))
 
-        let isGGUF = isGGUFFile(model)
+        let isGGUF = FileProbe.isGGUF(model)
         let ggufURL = isGGUF ? try ggufNamedForTransformers(model, in: root) : model
         let hyper = AdamWParameters(weightDecay: p.weightDecay)
         let job = TorchJob(
@@ -305,17 +254,9 @@ public enum TorchHandOff {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let url = root.appendingPathComponent("job.json")
         do { try encoder.encode(job).write(to: url, options: .atomic) } catch {
-            throw TrainingError.io(path: url.path, reason: "cannot write the job file: \(error.localizedDescription)")
+            throw TorchBackendError.io(path: url.path, reason: "cannot write the job file: \(error.localizedDescription)")
         }
         return job
-    }
-
-    /// True for a GGUF file, told by its magic rather than its name: Ollama's blobs are `sha256-…` without extension.
-    public static func isGGUFFile(_ url: URL) -> Bool {
-        if url.pathExtension.lowercased() == "gguf" { return true }
-        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: 4)) == Data("GGUF".utf8)
     }
 
     /// transformers picks the loader from the file name, so a GGUF without the extension (an Ollama blob) is reached
@@ -330,7 +271,7 @@ public enum TorchHandOff {
             try FileManager.default.createSymbolicLink(
                 at: link, withDestinationURL: model.standardizedFileURL.resolvingSymlinksInPath())
         } catch {
-            throw TrainingError.io(path: link.path, reason: "cannot link the GGUF model: \(error.localizedDescription)")
+            throw TorchBackendError.io(path: link.path, reason: "cannot link the GGUF model: \(error.localizedDescription)")
         }
         return link
     }
@@ -339,10 +280,10 @@ public enum TorchHandOff {
     public static func readJob(in runFolder: URL) throws -> TorchJob {
         let url = jobURL(in: runFolder)
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw TrainingError.io(path: url.path, reason: "missing; the torch run was never prepared")
+            throw TorchBackendError.io(path: url.path, reason: "missing; the torch run was never prepared")
         }
         do { return try JSONDecoder().decode(TorchJob.self, from: data) } catch {
-            throw TrainingError.io(path: url.path, reason: "unreadable job file: \(error)")
+            throw TorchBackendError.io(path: url.path, reason: "unreadable job file: \(error)")
         }
     }
 
@@ -358,7 +299,7 @@ public enum TorchHandOff {
             }
             try data.write(to: url, options: .atomic)
         } catch {
-            throw TrainingError.io(path: url.path, reason: "cannot write: \(error.localizedDescription)")
+            throw TorchBackendError.io(path: url.path, reason: "cannot write: \(error.localizedDescription)")
         }
     }
 }

@@ -1,6 +1,7 @@
 // What a Python installation offers the torch backend, as reported by Python/tailor_torch_probe.py, and what each
 // torch setting needs from it. `tailor doctor` shows this; `train --backend torch` checks it before launching.
 import Foundation
+import Training
 
 /// The probe's report: interpreter, package versions, torch's devices.
 public struct PythonEnvironment: Codable, Sendable, Equatable {

@@ -5,6 +5,8 @@
 // Exit statuses of the program: 0 finished, 2 an error it explained, 3 a non-finite loss or gradient norm, 130
 // stopped on request after a checkpoint. Anything else (a crash, a kill) is reported with the end of its log.
 import Foundation
+import Training
+import ModelStores
 import Models
 
 /// Runs one training through the PyTorch program instead of the native engine.
@@ -41,7 +43,7 @@ public final class TorchTrainer: @unchecked Sendable {
 
     /// What these settings need from the Python environment.
     public var needs: TorchNeeds {
-        TorchNeeds(settings: settings, modelIsGGUF: TorchHandOff.isGGUFFile(model))
+        TorchNeeds(settings: settings, modelIsGGUF: FileProbe.isGGUF(model))
     }
 
     /// Probes the Python environment and throws, naming every missing piece, unless these settings can run there.
@@ -49,7 +51,7 @@ public final class TorchTrainer: @unchecked Sendable {
     public func checkEnvironment() throws -> PythonEnvironment {
         let environment = try launcher.probe()
         let problems = needs.problems(in: environment, python: launcher.python.path)
-        guard problems.isEmpty else { throw TrainingError.backend(reason: problems.joined(separator: "; ")) }
+        guard problems.isEmpty else { throw TorchBackendError.unavailable(reason: problems.joined(separator: "; ")) }
         return environment
     }
 
@@ -98,7 +100,7 @@ public final class TorchTrainer: @unchecked Sendable {
                 executable: URL(fileURLWithPath: arguments[0]), arguments: Array(arguments.dropFirst()),
                 environment: TorchLauncher.childEnvironment(), stderrLog: log)
         } catch {
-            throw TrainingError.backend(reason: "\(error)")
+            throw TorchBackendError.unavailable(reason: "\(error)")
         }
         let stopAlreadyRequested = lock.withLock {
             child = process
@@ -133,7 +135,7 @@ public final class TorchTrainer: @unchecked Sendable {
                 backendPeakBytes: finish.peakMemoryBytes, backendMemoryDevice: finish.memoryDevice)
             guard FileManager.default.fileExists(atPath: runFolder.appendingPathComponent(AdapterFiles.weightsName).path)
             else {
-                throw TrainingError.backend(
+                throw TorchBackendError.unavailable(
                     reason: "the program reported success but wrote no \(AdapterFiles.weightsName) in \(runFolder.path)"
                         + " (log: \(logURL.path))")
             }
@@ -145,9 +147,9 @@ public final class TorchTrainer: @unchecked Sendable {
         case (_, .nonFinite(let step, let what, let kept)?):
             throw TrainingError.nonFinite(step: step, what: what, lastGoodCheckpoint: kept)
         case (_, .error(let message)?):
-            throw TrainingError.backend(reason: message + " (log: \(logURL.path))")
+            throw TorchBackendError.unavailable(reason: message + " (log: \(logURL.path))")
         default:
-            throw TrainingError.backendCrashed(
+            throw TorchBackendError.crashed(
                 status: status, log: logURL.path, lastLines: lastLogLines(4),
                 resumable: Checkpoint.latest(in: runFolder) == nil ? nil : runFolder.path)
         }
@@ -189,7 +191,7 @@ public final class TorchTrainer: @unchecked Sendable {
             case .unknown:
                 break
             case .malformed(let text, let reason):
-                throw TrainingError.backend(
+                throw TorchBackendError.unavailable(
                     reason: "the program sent a progress line this Tailor cannot read (\(reason)): \(text.prefix(200))")
             case .message(let message):
                 try handle(message, metrics: &metrics, progress: progress)
@@ -210,7 +212,7 @@ public final class TorchTrainer: @unchecked Sendable {
                 progress(.started(outline))
             case .step(let step, let loss, let rate, let norm, let tokens, let seconds):
                 guard step >= 1, step <= outline.totalSteps else {
-                    throw TrainingError.backend(
+                    throw TorchBackendError.unavailable(
                         reason: "the program reported step \(step) of a \(outline.totalSteps)-step plan")
                 }
                 sessionTokens += tokens
@@ -257,7 +259,7 @@ public final class TorchTrainer: @unchecked Sendable {
             try handle.seekToEnd()
             return handle
         } catch {
-            throw TrainingError.io(path: url.path, reason: "cannot open the backend log: \(error.localizedDescription)")
+            throw TorchBackendError.io(path: url.path, reason: "cannot open the backend log: \(error.localizedDescription)")
         }
     }
 

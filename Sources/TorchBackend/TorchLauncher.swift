@@ -1,6 +1,8 @@
 // Finding the Python interpreter and the backend's Python files, building the command line that starts training
 // (one process, or `accelerate launch` for several GPUs), and running the environment probe.
 import Foundation
+import ModelStores
+import Training
 
 /// Starts the torch backend's Python programs.
 public struct TorchLauncher: Sendable {
@@ -25,26 +27,18 @@ public struct TorchLauncher: Sendable {
 
     /// A path is taken as it is; a bare name is looked up on `PATH`.
     public static func resolvePython(_ name: String, environment: [String: String]) throws -> URL {
-        let fileManager = FileManager.default
+        if let url = Executables.find(name, environment: environment) { return url }
         if name.contains("/") {
-            let url = URL(fileURLWithPath: (name as NSString).expandingTildeInPath)
-            guard fileManager.isExecutableFile(atPath: url.path) else {
-                throw TrainingError.backend(
-                    reason: "\(url.path) is not an executable Python interpreter; pass --python with the path of one "
-                        + "(for a virtual environment: .venv/bin/python)")
-            }
-            return url
+            throw TorchBackendError.unavailable(
+                reason: "\((name as NSString).expandingTildeInPath) is not an executable Python interpreter; pass "
+                    + "--python with the path of one (for a virtual environment: .venv/bin/python)")
         }
-        for directory in (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
-            let url = URL(fileURLWithPath: String(directory)).appendingPathComponent(name)
-            if fileManager.isExecutableFile(atPath: url.path) { return url }
-        }
-        throw TrainingError.backend(
+        throw TorchBackendError.unavailable(
             reason: "no \(name) on the PATH; the torch backend needs Python 3.9 or newer with torch, transformers and "
                 + "peft (`tailor doctor` shows what is missing); pass --python PATH or set TAILOR_PYTHON")
     }
 
-    /// The Python files ship as a resource folder next to the `tailor` binary (SwiftPM's `Tailor_Training.resources`,
+    /// The Python files ship as a resource folder next to the `tailor` binary (SwiftPM's `Tailor_TorchBackend.resources`,
     /// or `.bundle` on macOS); `TAILOR_TORCH_SCRIPTS` overrides the location.
     public static func locateScripts(environment: [String: String]) throws -> URL {
         var candidates: [URL] = []
@@ -56,7 +50,7 @@ public struct TorchLauncher: Sendable {
         }
         for executable in executables {
             let directory = executable.deletingLastPathComponent()
-            for bundle in ["Tailor_Training.resources", "Tailor_Training.bundle", "Tailor_Training.bundle/Contents/Resources"] {
+            for bundle in ["Tailor_TorchBackend.resources", "Tailor_TorchBackend.bundle", "Tailor_TorchBackend.bundle/Contents/Resources"] {
                 candidates.append(directory.appendingPathComponent(bundle).appendingPathComponent("Python"))
             }
         }
@@ -64,10 +58,10 @@ public struct TorchLauncher: Sendable {
         where FileManager.default.fileExists(atPath: candidate.appendingPathComponent(trainScript).path) {
             return candidate
         }
-        throw TrainingError.backend(
+        throw TorchBackendError.unavailable(
             reason: "the torch backend's Python files are missing (looked in "
                 + candidates.map(\.path).joined(separator: ", ")
-                + "); keep the Tailor_Training.resources folder next to the tailor binary, or set TAILOR_TORCH_SCRIPTS")
+                + "); keep the Tailor_TorchBackend.resources folder next to the tailor binary, or set TAILOR_TORCH_SCRIPTS")
     }
 
     /// True when `settings` start several processes through accelerate.
@@ -124,16 +118,16 @@ public struct TorchLauncher: Sendable {
                 executable: python, arguments: [scripts.appendingPathComponent(Self.probeScript).path],
                 environment: Self.childEnvironment())
         } catch {
-            throw TrainingError.backend(reason: "\(error)")
+            throw TorchBackendError.unavailable(reason: "\(error)")
         }
         let stderrTail = result.stderr.split(separator: "\n").suffix(3).joined(separator: " | ")
         guard result.status == 0 else {
-            throw TrainingError.backend(
+            throw TorchBackendError.unavailable(
                 reason: "\(python.path) could not run the environment probe (exit \(result.status)): \(stderrTail); "
                     + "check that it is Python 3.9 or newer")
         }
         do { return try JSONDecoder().decode(PythonEnvironment.self, from: Data(result.stdout.utf8)) } catch {
-            throw TrainingError.backend(
+            throw TorchBackendError.unavailable(
                 reason: "\(python.path) printed an unreadable environment report (\(error)); "
                     + "is it a Python 3.9+ interpreter? \(stderrTail)")
         }
