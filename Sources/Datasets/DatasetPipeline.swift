@@ -76,6 +76,15 @@ public struct DatasetSummary: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// What reading one file left out, and its counts: reported the same way by every data-reading command.
+public struct DatasetReport: Sendable, Equatable {
+    public var summary: DatasetSummary
+    /// Invalid records (only when they were skipped; otherwise the command stopped on them).
+    public var skipped: [DatasetIssue]
+    /// Valid records left out while rendering or tokenizing.
+    public var leftOut: [DatasetIssue]
+}
+
 /// A dataset file made ready: its records, the tokenized examples, and what was left out on the way.
 public struct PreparedDataset: Sendable {
     public var loaded: LoadedDataset
@@ -87,6 +96,10 @@ public struct PreparedDataset: Sendable {
     public var invalid: [DatasetIssue] { loaded.issues }
     /// Valid records left out while rendering or tokenizing, in file order.
     public var leftOut: [DatasetIssue] { rendering.dropped }
+
+    public var report: DatasetReport {
+        DatasetReport(summary: summary, skipped: settings.skipInvalid ? invalid : [], leftOut: leftOut)
+    }
 
     public var summary: DatasetSummary {
         DatasetSummary(

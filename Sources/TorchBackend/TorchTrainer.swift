@@ -23,6 +23,8 @@ public final class TorchTrainer: @unchecked Sendable {
     private var child: ChildProcess?
     private var stopRequested = false
     private var isMultiProcess = false
+    /// The GPUs the last environment check saw.
+    private var visibleGPUs = 0
 
     public init(
         prepared: PreparedRun, model: URL, config: ModelConfig, baseModel: String, settings: TorchSettings,
@@ -36,6 +38,14 @@ public final class TorchTrainer: @unchecked Sendable {
         self.settings = settings
         self.launcher = launcher
         self.runFolder = runFolder
+    }
+
+    /// The torch backend for a planned run, with the Python its settings name.
+    public convenience init(plan: TrainingPlan) throws {
+        let settings = plan.config.torch ?? TorchSettings()
+        try self.init(
+            prepared: plan.prepared, model: plan.modelURL, config: plan.modelConfig, baseModel: plan.config.model,
+            settings: settings, launcher: try TorchLauncher(explicitPython: settings.python), runFolder: plan.run.url)
     }
 
     /// `RUN/torch/backend.log`: the program's stderr and every stdout line that is not a protocol line.
@@ -52,6 +62,7 @@ public final class TorchTrainer: @unchecked Sendable {
         let environment = try launcher.probe()
         let problems = needs.problems(in: environment, python: launcher.python.path)
         guard problems.isEmpty else { throw TorchBackendError.unavailable(reason: problems.joined(separator: "; ")) }
+        lock.withLock { visibleGPUs = environment.cudaGPUs.count }
         return environment
     }
 
@@ -85,8 +96,7 @@ public final class TorchTrainer: @unchecked Sendable {
         try TorchHandOff.write(
             prepared: prepared, model: model, config: config, baseModelName: baseModel, settings: settings,
             runFolder: runFolder, resumeFrom: checkpoint)
-        var metrics = try MetricsLog(
-            url: runFolder.appendingPathComponent("metrics.jsonl"), keepingThrough: startStep)
+        var metrics = try RunFolder(runFolder).openMetrics(keepingThrough: startStep)
         let log = try openLog()
         defer { try? log.close() }
         let arguments = launcher.trainArguments(
@@ -122,7 +132,7 @@ public final class TorchTrainer: @unchecked Sendable {
             }
         }
         let status = process.wait()
-        writeChart(metrics)
+        RunFolder(runFolder).writeChart(metrics)
         if let failure { throw failure }
         switch (status, session.ending) {
         case (0, .finished(let finish)?):
@@ -151,7 +161,7 @@ public final class TorchTrainer: @unchecked Sendable {
         default:
             throw TorchBackendError.crashed(
                 status: status, log: logURL.path, lastLines: lastLogLines(4),
-                resumable: Checkpoint.latest(in: runFolder) == nil ? nil : runFolder.path)
+                resumable: RunFolder(runFolder).latestCheckpoint == nil ? nil : runFolder.path)
         }
     }
 
@@ -268,9 +278,16 @@ public final class TorchTrainer: @unchecked Sendable {
         return String(decoding: data.suffix(8192), as: UTF8.self).split(separator: "\n")
             .map { String($0.prefix(300)) }.filter { !$0.hasPrefix("$ ") }.suffix(count).map { $0 }
     }
+}
 
-    private func writeChart(_ metrics: MetricsLog) {
-        let svg = LossChart.svg(train: metrics.train, validation: metrics.validation)
-        try? Data(svg.utf8).write(to: runFolder.appendingPathComponent("loss_chart.svg"), options: .atomic)
+extension TorchTrainer: TrainingBackend {
+    /// Trains on the GPUs `checkEnvironment()` saw; a stop request reaches the program through `requestStop()`.
+    public func train(resumeFrom checkpoint: URL?, progress: (TrainingEvent) -> Void, shouldStop: () -> Bool) throws
+        -> TrainingSummary
+    {
+        try run(resumeFrom: checkpoint, visibleGPUs: lock.withLock { visibleGPUs }, progress: progress)
     }
+
+    public func requestStop() { interrupt() }
+    public func forceStop() { kill() }
 }

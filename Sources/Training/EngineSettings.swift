@@ -54,8 +54,10 @@ public enum WeightSetting: String, Sendable, Codable, CaseIterable {
     }
 }
 
-/// `12.3 GB`.
+/// `12 GB`, `3.4 GB`, `850 MB`.
 func gigabytes(_ bytes: Int) -> String {
     let value = Double(bytes) / 1e9
-    return value >= 10 ? "\(Int(value.rounded())) GB" : "\((value * 10).rounded() / 10) GB"
+    if value >= 10 { return "\(Int(value.rounded())) GB" }
+    if value >= 1 { return "\((value * 10).rounded() / 10) GB" }
+    return "\(Int((value * 1000).rounded())) MB"
 }

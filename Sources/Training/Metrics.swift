@@ -10,22 +10,33 @@ public struct MetricsLog {
     /// Opens `url` for a run continuing after `step` (0: a fresh run, the file starts empty).
     public init(url: URL, keepingThrough step: Int) throws {
         self.url = url
-        var kept = ""
-        if step > 0, let data = FileManager.default.contents(atPath: url.path) {
-            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-                guard
-                    let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
-                    let s = object["step"] as? Int, s <= step
-                else { continue }
-                if let loss = object["loss"] as? Double { train.append((s, loss)) }
-                if let loss = object["val_loss"] as? Double { validation.append((s, loss)) }
-                kept += line + "\n"
-            }
-        }
-        do { try Data(kept.utf8).write(to: url, options: .atomic) } catch {
+        let kept = step > 0 ? Self.read(url, through: step) : (train: [], validation: [], lines: "")
+        train = kept.train
+        validation = kept.validation
+        do { try Data(kept.lines.utf8).write(to: url, options: .atomic) } catch {
             throw TrainingError.io(
                 path: url.path, reason: "cannot write metrics: \(error.localizedDescription)")
         }
+    }
+
+    /// The training and validation losses `url` records up to `step` (every step when nil), and those lines;
+    /// lines that are not metric records are left out.
+    public static func read(_ url: URL, through step: Int? = nil)
+        -> (train: [(step: Int, loss: Double)], validation: [(step: Int, loss: Double)], lines: String)
+    {
+        var train: [(step: Int, loss: Double)] = [], validation: [(step: Int, loss: Double)] = []
+        var lines = ""
+        guard let data = FileManager.default.contents(atPath: url.path) else { return (train, validation, lines) }
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            guard
+                let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                let s = object["step"] as? Int, s <= step ?? Int.max
+            else { continue }
+            if let loss = object["loss"] as? Double { train.append((s, loss)) }
+            if let loss = object["val_loss"] as? Double { validation.append((s, loss)) }
+            lines += line + "\n"
+        }
+        return (train, validation, lines)
     }
 
     public mutating func record(_ report: StepReport) throws {

@@ -131,9 +131,9 @@ public final class Trainer {
             m.zero()
             v.zero()
         }
+        let run = RunFolder(runFolder)
         try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
-        var metrics = try MetricsLog(
-            url: runFolder.appendingPathComponent("metrics.jsonl"), keepingThrough: state.step)
+        var metrics = try run.openMetrics(keepingThrough: state.step)
         var outline = self.outline
         outline.startStep = state.step
         progress(.started(outline))
@@ -156,19 +156,13 @@ public final class Trainer {
         var stoppedEarly = false
 
         func save() throws {
-            guard lastSaved != state.step || Checkpoint.latest(in: runFolder) == nil else { return }
+            guard lastSaved != state.step || run.latestCheckpoint == nil else { return }
             let url = try Checkpoint.write(
                 state: state, lora: lora, m: m, v: v, best: best, baseModel: baseModel,
                 runFolder: runFolder, keep: parameters.keepCheckpoints)
             lastSaved = state.step
             progress(.checkpointSaved(step: state.step, folder: url))
         }
-        func writeChart() {
-            let svg = LossChart.svg(train: metrics.train, validation: metrics.validation)
-            try? Data(svg.utf8).write(
-                to: runFolder.appendingPathComponent("loss_chart.svg"), options: .atomic)
-        }
-
         var stepNumber = state.step
         while stepNumber < total {
             stepNumber += 1
@@ -181,7 +175,7 @@ public final class Trainer {
                 var kept: String?
                 if state.step > 0 {
                     try save()
-                    kept = Checkpoint.latest(in: runFolder)?.path
+                    kept = run.latestCheckpoint?.path
                 }
                 throw TrainingError.nonFinite(step: stepNumber, what: what, lastGoodCheckpoint: kept)
             }
@@ -222,7 +216,7 @@ public final class Trainer {
                     state.evaluationsWithoutImprovement += 1
                 }
                 progress(.evaluation(step: stepNumber, loss: validationLoss, isBest: isBest))
-                writeChart()
+                run.writeChart(metrics)
                 if let patience = parameters.patience, state.evaluationsWithoutImprovement >= patience,
                     stepNumber < total
                 {
@@ -244,7 +238,7 @@ public final class Trainer {
         let useBest = keepBest && best != nil
         try AdapterFiles.writePEFT(
             lora: lora, values: useBest ? best : nil, baseModel: baseModel, to: runFolder)
-        writeChart()
+        run.writeChart(metrics)
         let elapsed = Date().timeIntervalSince(started)
         let summary = TrainingSummary(
             steps: state.step, totalSteps: total, finalLoss: state.lastLoss,

@@ -1,4 +1,5 @@
 // A run's configuration: every setting it was started with, as `config.json` in the run folder holds it.
+import Datasets
 import Foundation
 
 /// Everything a run was started with, saved as `config.json` in the run folder; `--resume` reads it back.
@@ -14,6 +15,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var valFile: String?
     /// `--format` as given (nil: detected per file).
     public var format: String?
+    /// `--field NAME=FIELD` mappings (nil: the files use the usual names).
+    public var fields: [String: String]?
     public var chatTemplate: String?
     public var skipInvalid: Bool
     public var output: String
@@ -39,19 +42,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     public var usesTorch: Bool { backend == "torch" }
 
-    /// Reads `RUN/config.json`.
-    public static func read(runFolder: URL) throws -> TrainingConfig {
-        let url = runFolder.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw TrainingError.checkpoint(
-                path: runFolder.path, reason: "not a run folder (no config.json); give the folder `tailor train` wrote")
-        }
-        do {
-            return try JSONDecoder().decode(TrainingConfig.self, from: data)
-        } catch {
-            throw TrainingError.checkpoint(
-                path: url.path, reason: "unreadable run configuration (\(error)); start the run again")
-        }
+    /// How the dataset pipeline reads this run's files.
+    public func dataSettings() throws -> DataSettings {
+        try DataSettings(
+            formatName: format, fields: (fields ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
+            skipInvalid: skipInvalid, maxLength: parameters.maxLength)
     }
 
     /// The JSON `config.json` holds (sorted keys, so runs diff cleanly).
@@ -59,15 +54,5 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(self)
-    }
-
-    /// Writes `config.json` into `folder` atomically.
-    public func write(in folder: URL) throws {
-        let url = folder.appendingPathComponent("config.json")
-        do {
-            try json().write(to: url, options: .atomic)
-        } catch {
-            throw TrainingError.io(path: url.path, reason: "\(error)")
-        }
     }
 }

@@ -1,7 +1,7 @@
 // The errors of the training loop; each says what happened, where, and what to do next.
 import Foundation
 
-/// Why training stopped or could not start.
+/// Why a run could not be configured, start, continue or be read back.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     /// A setting is out of range or settings contradict each other.
     case invalidParameter(name: String, value: String, expected: String)
@@ -13,6 +13,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case nativeOnlySetting(setting: String, instead: String)
     /// A `--config` YAML file that cannot be used.
     case settingsFile(path: String, reason: String)
+    /// The model cannot be trained (an architecture Tailor does not know, a file without weights).
+    case notTrainable(path: String, reason: String)
+    /// The run needs more memory than the machine has free; `savings` are changes that lower it.
+    case insufficientMemory(estimate: MemoryEstimate, available: Int, savings: [MemoryEstimate.Saving])
     /// No training example has a single target token.
     case noTrainingData(reason: String)
     /// The loss or the gradient became NaN or infinite; nothing of that step was applied.
@@ -37,6 +41,14 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "\(setting) belongs to the native engine; \(instead)"
         case .settingsFile(let path, let reason):
             return "\(path): \(reason)"
+        case .notTrainable(let path, let reason):
+            return "\(path) cannot be trained: \(reason)"
+        case .insufficientMemory(let estimate, let available, let savings):
+            let advice = savings.map { "\($0.change) (about \(gigabytes($0.total)))" }
+            return "this run needs about \(gigabytes(estimate.total)) but \(gigabytes(available)) is available; "
+                + (advice.isEmpty ? "try" : "try " + advice.joined(separator: ", or ") + ", or")
+                + " a smaller --batch-size (weights \(gigabytes(estimate.weights)), activations "
+                + "\(gigabytes(estimate.activations)))"
         case .noTrainingData(let reason):
             return "nothing to train on: \(reason)"
         case .nonFinite(let step, let what, let lastGood):

@@ -1,4 +1,5 @@
 // What the loop reports while it runs; the CLI renders these (the library never prints).
+import Datasets
 import Foundation
 
 /// The shape of a run, reported before the first step.
@@ -91,8 +92,10 @@ public struct TrainingSummary: Sendable, Equatable {
     }
 }
 
-/// Reports from `Trainer.run`.
+/// Reports from a training session and its backend.
 public enum TrainingEvent: Sendable {
+    /// A dataset file was read: its counts and what was left out.
+    case data(DatasetReport)
     case started(RunOutline)
     case step(StepReport)
     case evaluation(step: Int, loss: Double, isBest: Bool)

@@ -75,7 +75,7 @@ public enum TrainingSettings {
         float("learning-rate", "Peak learning rate (default 2e-4).", \.learningRate),
         int("batch-size", "Sequences per micro-batch (default 4).", \.batchSize),
         int("grad-accum", "Micro-batches per optimizer step (default 1).", \.gradAccum),
-        int("max-length", "Longest sequence in tokens; longer examples are cut (default 2048).", \.maxLength),
+        int("max-length", DataSettings.Help.maxLength, \.maxLength),
         int("rank", "LoRA rank r (default 16).", \.lora.rank),
         float("alpha", "LoRA alpha (default 32; the scale is alpha/r).", \.lora.alpha),
         float("dropout", "LoRA dropout (default 0).", \.lora.dropout),
@@ -126,11 +126,11 @@ public enum TrainingSettings {
             apply: { config, value in
                 config.parameters.threads = try whole(value, "--threads")
             }),
-        bool("skip-invalid", "Train on the valid records and report the invalid ones instead of stopping.",
+        bool("skip-invalid", DataSettings.Help.skipInvalid,
              \.skipInvalid),
         TrainingSetting(
             name: "format", kind: .string,
-            help: "Force the record format: messages, sharegpt, alpaca, prompt-completion or text.", resume: .kept,
+            help: DataSettings.Help.format, resume: .kept,
             read: { $0.format.map(SettingValue.string) },
             apply: { config, value in
                 guard RecordFormat(argument: "\(value)") != nil else {
@@ -140,7 +140,21 @@ public enum TrainingSettings {
                 }
                 config.format = "\(value)"
             }),
-        optionalText("chat-template", "A Jinja chat template file to use instead of the model's.", \.chatTemplate),
+        TrainingSetting(
+            name: "field", kind: .list, help: DataSettings.Help.field, resume: .kept,
+            read: { config in
+                config.fields.map { .string($0.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")) }
+            },
+            apply: { config, value in
+                let parts = "\(value)".split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                do {
+                    config.fields = try DatasetReadOptions.fieldMapping(from: parts)
+                } catch {
+                    throw TrainingError.invalidParameter(
+                        name: "--field", value: "\(value)", expected: "NAME=FIELD, e.g. role=from or messages=dialog")
+                }
+            }),
+        optionalText("chat-template", DataSettings.Help.chatTemplate, \.chatTemplate),
         TrainingSetting(
             name: "backend", kind: .string,
             help: "Training engine: native (built in, CPU) or torch (PyTorch + PEFT in Python; GPUs, QLoRA).",
@@ -247,6 +261,44 @@ public enum TrainingSettings {
     public static func help(_ name: String) -> String { named(name).help }
 
     // MARK: Resolving
+
+    /// The configuration `tailor train` is asked for: with `resume`, that run's saved configuration continued (see
+    /// `resume(_:flags:)`); else the defaults, the `configFile` YAML and the flags (see `resolve(file:flags:)`).
+    /// `model` and `output` may still be empty for the caller to ask for, resolve or derive.
+    public static func configure(flags: [String: SettingValue], configFile: String?, resume folder: String?) throws
+        -> (config: TrainingConfig, resuming: Bool)
+    {
+        if let folder {
+            if let configFile {
+                throw TrainingError.settingsFile(
+                    path: configFile, reason: "--resume continues with the run's saved settings; leave out --config")
+            }
+            var saved = try RunFolder(URL(fileURLWithPath: folder)).readConfig()
+            // The run folder is where --resume points, wherever it was first written.
+            saved.output = folder
+            return (try resume(saved, flags: flags), true)
+        }
+        var file: [String: SettingValue] = [:]
+        if let configFile {
+            guard let text = try? String(contentsOfFile: configFile, encoding: .utf8) else {
+                throw TrainingError.settingsFile(path: configFile, reason: "cannot be read; check the --config path")
+            }
+            file = try settings(yaml: text, file: configFile)
+        }
+        return (try resolve(file: file, flags: flags), false)
+    }
+
+    /// `runs/<model>-<yyyyMMdd-HHmmss>`: the run folder when `--output` is not given, named after the model's
+    /// last path component (`.gguf` and `:` dropped, so `smollm2:135m` gives `smollm2-135m`).
+    public static func defaultOutput(modelName: String, date: Date = Date()) -> String {
+        let name =
+            modelName.split(separator: "/").last.map(String.init)?
+            .replacingOccurrences(of: ".gguf", with: "").replacingOccurrences(of: ":", with: "-") ?? "run"
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return "runs/\(name)-\(formatter.string(from: date))"
+    }
 
     /// A new run's configuration: the defaults, then `file`'s settings (from `settings(yaml:file:)`), then the
     /// flags given. Checks the combination (torch-only settings need `--backend torch`, `--weights` the native
@@ -365,6 +417,9 @@ public enum TrainingSettings {
         case .string:
             return (raw as? String).map(SettingValue.string) ?? (raw as? Int).map { .string("\($0)") }
         case .list:
+            if let mapping = raw as? [String: Any] {
+                return .string(mapping.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))
+            }
             if let items = raw as? [Any] { return .string(items.map { "\($0)" }.joined(separator: ",")) }
             return (raw as? String).map(SettingValue.string)
         }

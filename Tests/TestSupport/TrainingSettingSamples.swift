@@ -12,6 +12,7 @@ public enum TrainingSettingSamples {
         "warmup-ratio": ("0.1", "0.2"), "weight-decay": ("0.01", "0.02"), "max-grad-norm": ("0.5", "2"),
         "eval-every": ("5", "6"), "save-every": ("5", "6"), "patience": ("2", "3"), "seed": ("7", "8"),
         "threads": ("1", "2"), "skip-invalid": ("true", "false"), "format": ("alpaca", "text"),
+        "field": ("role=from", "messages=dialog"),
         "chat-template": ("t.jinja", "u.jinja"), "backend": ("torch", "native"),
         "python": ("/usr/bin/python3", "/opt/py"), "gpus": ("2", "all"), "fsdp": ("true", "false"),
         "quantize": ("4bit", "none"), "precision": ("bf16", "fp32"), "weights": ("bf16", "f32"),
