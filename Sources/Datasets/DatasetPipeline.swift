@@ -65,6 +65,7 @@ public struct DatasetSummary: Sendable, Equatable, CustomStringConvertible {
     /// Valid records the template could not render, or that kept no trained token.
     public var leftOut: Int
     public var examples: Int
+    /// Examples kept with their end cut off (an example cut down to no trained token is left out instead).
     public var truncated: Int
     public var maxLength: Int
 
@@ -105,7 +106,7 @@ public struct PreparedDataset: Sendable {
         DatasetSummary(
             file: loaded.file, records: loaded.records, invalid: loaded.issues.count,
             skippedInvalid: settings.skipInvalid, leftOut: rendering.dropped.count, examples: examples.count,
-            truncated: rendering.truncated, maxLength: settings.maxLength)
+            truncated: examples.count { $0.truncated }, maxLength: settings.maxLength)
     }
 }
 
@@ -132,7 +133,18 @@ public struct DatasetPipeline: Sendable {
     /// `url` made ready to train or score on. Invalid records stop it (all of them listed) unless
     /// `settings.skipInvalid`; a file left with no example throws ``DatasetsError/noExamples(path:reason:)``.
     public func prepare(_ url: URL) throws -> PreparedDataset {
-        let prepared = tokenize(try DatasetReader.read(url: url, options: settings.readOptions))
+        try prepare(try Self.read(url, settings: settings))
+    }
+
+    /// The records of `url`, read and validated as `prepare` reads them, before any model is needed (a command can
+    /// stop on bad data before loading weights).
+    public static func read(_ url: URL, settings: DataSettings) throws -> LoadedDataset {
+        try DatasetReader.read(url: url, options: settings.readOptions)
+    }
+
+    /// Records from `read(_:settings:)` rendered and tokenized.
+    public func prepare(_ loaded: LoadedDataset) throws -> PreparedDataset {
+        let prepared = tokenize(loaded)
         guard !prepared.examples.isEmpty else {
             throw DatasetsError.noExamples(
                 path: prepared.loaded.file,

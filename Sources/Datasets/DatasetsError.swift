@@ -59,7 +59,7 @@ public enum DatasetsError: Error, CustomStringConvertible, Equatable {
             return "\(path) is not JSON Lines or a JSON array (\(first.description)); give a file with one JSON object per line"
         case .invalidRecords(let path, let issues, let records):
             let list = issues.map { "  \($0.description)" }.joined(separator: "\n")
-            return "\(path): \(issues.count) of \(records) records are invalid; fix them, or pass --skip-invalid to train on the rest:\n" + list
+            return Self.invalidHeadline(path: path, invalid: issues.count, records: records) + ":\n" + list
         case .noExamples(let path, let reason):
             return "\(path) has nothing to train on: \(reason)"
         case .badFieldMapping(let text):
@@ -76,5 +76,10 @@ public enum DatasetsError: Error, CustomStringConvertible, Equatable {
             return "\(file):\(line): no token is trained"
                 + (truncated ? " after truncation to --max-length; raise --max-length" : "; the record has no assistant reply to learn")
         }
+    }
+
+    /// The first line of ``invalidRecords(path:issues:records:)``, also what `tailor data check` ends with.
+    public static func invalidHeadline(path: String, invalid: Int, records: Int) -> String {
+        "\(path): \(invalid) of \(records) records are invalid; fix them, or pass --skip-invalid to use the rest"
     }
 }

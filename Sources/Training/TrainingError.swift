@@ -25,6 +25,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case interrupted(step: Int, runFolder: String)
     /// A checkpoint or run folder is missing, incomplete, or belongs to other data or settings.
     case checkpoint(path: String, reason: String)
+    /// An adapter folder that cannot be used with the model.
+    case adapter(path: String, reason: String)
     /// Writing run files failed.
     case io(path: String, reason: String)
 
@@ -64,6 +66,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
                 "stopped at step \(step) with a checkpoint saved; continue with: tailor train --resume \(runFolder)"
         case .checkpoint(let path, let reason):
             return "\(path): \(reason)"
+        case .adapter(let path, let reason):
+            return "--adapter \(path): \(reason)"
         case .io(let path, let reason):
             return "\(path): \(reason)"
         }

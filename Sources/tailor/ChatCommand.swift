@@ -4,6 +4,7 @@ import ChatTemplates
 import Foundation
 import Models
 import Tokenizers
+import Training
 
 struct ChatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,7 +53,7 @@ struct ChatCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try ModelSession.load(session)
+        let model = try session.load()
         let interactive = isatty(STDIN_FILENO) != 0
         var participants: [Participant]
         if compare {
@@ -117,7 +118,7 @@ struct ChatCommand: ParsableCommand {
 
     /// Streams one answer; returns it and how many old history messages had to go to fit the context.
     private func answer(
-        _ text: String, participant: Participant, system: String?, model: ModelSession,
+        _ text: String, participant: Participant, system: String?, model: AdaptedModel,
         parameters: SamplingParameters
     ) throws -> (text: String, dropped: Int)? {
         var dropped = 0

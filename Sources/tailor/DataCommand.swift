@@ -29,6 +29,9 @@ struct DataCheckCommand: ParsableCommand {
               tailor data check chats.json --model HuggingFaceTB/SmolLM2-135M-Instruct --preview 5
               tailor data check odd.jsonl --model M --format sharegpt --field from=speaker --field value=text
               tailor data check data.jsonl --model M --max-length 512 --json | jq .trainedShare
+
+            The same data flags (--format, --field, --skip-invalid, --max-length, --chat-template) mean the same \
+            in `tailor train` and `tailor eval`, which read the file exactly as this check does.
             """)
 
     @Argument(help: "The dataset file (.jsonl or .json).")
@@ -39,20 +42,10 @@ struct DataCheckCommand: ParsableCommand {
 
     @OptionGroup var discovery: DiscoveryOptions
 
-    @Option(name: .customLong("chat-template"), help: ArgumentHelp("Use this Jinja chat template file instead of the model's.", valueName: "file"))
+    @Option(help: ArgumentHelp(DataSettings.Help.chatTemplate, valueName: "file"))
     var chatTemplate: String?
 
-    @Option(help: "Force the record format: messages, sharegpt, alpaca, prompt-completion or text.")
-    var format: String?
-
-    @Option(name: .customLong("field"), help: ArgumentHelp("Map a field name, e.g. role=from or messages=dialog. Repeatable.", valueName: "name=field"))
-    var fields: [String] = []
-
-    @Option(name: .customLong("max-length"), help: "Truncate examples to this many tokens.")
-    var maxLength: Int = 2048
-
-    @Flag(name: .customLong("skip-invalid"), help: "Report invalid records but exit zero, as training with --skip-invalid would.")
-    var skipInvalid = false
+    @OptionGroup var data: DataOptions
 
     @Option(help: "How many rendered examples to preview.")
     var preview: Int = 2
@@ -61,82 +54,61 @@ struct DataCheckCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if let format, RecordFormat(argument: format) == nil {
-            throw ValidationError("unknown --format '\(format)': expected messages, sharegpt, alpaca, prompt-completion or text")
-        }
-        if maxLength < 2 { throw ValidationError("--max-length must be at least 2, got \(maxLength)") }
         if preview < 0 { throw ValidationError("--preview must be zero or more") }
     }
 
     func run() throws {
-        let options = DatasetReadOptions(
-            format: format.flatMap(RecordFormat.init(argument:)), fieldMapping: try DatasetReadOptions.fieldMapping(from: fields),
-            skipInvalid: skipInvalid)
-        let dataset = try DatasetReader.scan(url: URL(fileURLWithPath: file), options: options)
+        let settings = try data.settings()
         let local = try ModelDiscovery(paths: discovery.searchPaths()).resolve(model)
-        let modelURL: URL
-        switch local.format {
-        case .gguf(let url): modelURL = url
-        case .huggingFace(let url): modelURL = url
+        let pipeline = try DatasetPipeline(
+            model: local.format.url, chatTemplate: chatTemplate.map { URL(fileURLWithPath: $0) }, settings: settings)
+        if pipeline.template.isFallback {
+            writeNote("warning: \(local.name) has no chat template; rendering with \(pipeline.template.fallbackName)")
         }
-        let tokenizer = try Tokenizer.load(modelURL)
-        let located = try ChatTemplateLocator.locate(model: modelURL, override: chatTemplate.map { URL(fileURLWithPath: $0) })
-        if located.isFallback {
-            FileHandle.standardError.write(
-                Data("warning: \(local.name) has no chat template; rendering with \(located.fallbackName)\n".utf8))
-        }
-        var renderer = Renderer(tokenizer: tokenizer, template: located.template, maxLength: maxLength)
-        renderer.file = dataset.file
-        let (tokenized, report) = renderer.tokenizeAll(dataset.examples)
-
+        let prepared = try pipeline.scan(URL(fileURLWithPath: file))
         if json {
-            let summary = DataCheckReport(
-                file: dataset.file, format: dataset.format.rawValue, formatForced: dataset.formatForced,
-                records: dataset.records, valid: dataset.examples.count, invalid: dataset.issues.count,
-                errors: dataset.issues.map(\.description), chatTemplate: located.origin, chatTemplateFallback: located.isFallback,
-                maxLength: maxLength, examples: tokenized.count, truncated: report.truncated,
-                droppedNoTarget: report.droppedNoTarget, failed: report.failed, dropped: report.dropped.map(\.description),
-                totalTokens: report.totalTokens, trainedTokens: report.trainedTokens, trainedShare: report.trainedShare,
-                lengths: report.lengths, endOfTurnAppended: report.endOfTurnAppended, missingEndOfTurn: report.missingEndOfTurn,
-                preview: try previews(dataset, renderer: renderer, tokenized: tokenized, color: false))
-            print(try encodeJSON(summary, pretty: true))
+            print(try encodeJSON(DataCheckReport(prepared, pipeline: pipeline, preview: previews(prepared, pipeline, color: false)), pretty: true))
         } else {
-            let color = isatty(STDOUT_FILENO) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-            print(try text(dataset, located: located, report: report, renderer: renderer, tokenized: tokenized, color: color))
+            let color = Terminal.colorsOnStandardOutput
+            print(text(prepared, pipeline: pipeline, previews: previews(prepared, pipeline, color: color)))
         }
-        if !dataset.issues.isEmpty && !skipInvalid { throw ExitCode(1) }
-        if tokenized.isEmpty { throw ExitCode(1) }
+        if !prepared.invalid.isEmpty && !settings.skipInvalid {
+            throw CLIError(
+                DatasetsError.invalidHeadline(
+                    path: prepared.loaded.file, invalid: prepared.invalid.count, records: prepared.loaded.records)
+                    + " (listed above)")
+        }
+        if prepared.examples.isEmpty { throw CLIError("\(prepared.loaded.file): no example is left to train on") }
     }
 
     // MARK: - Text report
 
-    private func text(
-        _ dataset: LoadedDataset, located: ModelChatTemplate, report: RenderReport, renderer: Renderer,
-        tokenized: [TokenizedExample], color: Bool
-    ) throws -> String {
-        var lines: [String] = []
-        lines.append("file           \(dataset.file)")
-        lines.append("format         \(dataset.format.rawValue) (\(dataset.formatForced ? "forced with --format" : "detected: \(dataset.format.signature)"))")
-        lines.append("records        \(dataset.records) (\(dataset.examples.count) valid, \(dataset.issues.count) invalid)")
-        lines.append("chat template  \(located.origin)")
+    private func text(_ prepared: PreparedDataset, pipeline: DatasetPipeline, previews: [Preview]) -> String {
+        let dataset = prepared.loaded, report = prepared.rendering, settings = prepared.settings
+        let how = dataset.formatForced ? "forced with --format" : "detected: \(dataset.format.signature)"
+        var lines = [
+            "file           \(dataset.file)",
+            "format         \(dataset.format.rawValue) (\(how))",
+            "records        \(dataset.records) (\(dataset.examples.count) valid, \(dataset.issues.count) invalid)",
+            "chat template  \(pipeline.template.origin)",
+        ]
         if !dataset.issues.isEmpty {
-            lines.append("")
-            lines.append("invalid records\(skipInvalid ? " (skipped with --skip-invalid)" : ""):")
-            lines += dataset.issues.map { "  \($0.description)" }
+            lines += ["", "invalid records\(settings.skipInvalid ? " (skipped with --skip-invalid)" : ""):"]
+            lines += dataset.issues.map { "  \($0)" }
         }
         if !report.dropped.isEmpty {
-            lines.append("")
-            lines.append("dropped while rendering:")
-            lines += report.dropped.map { "  \($0.description)" }
+            lines += ["", "left out while rendering:"] + report.dropped.map { "  \($0)" }
         }
-        lines.append("")
-        lines.append("examples       \(tokenized.count) to train on")
-        lines.append("tokens         \(report.totalTokens) total, \(report.trainedTokens) trained (\(formatDecimal(report.trainedShare * 100, digits: 1))%)")
-        if let lo = report.lengths.min(), let hi = report.lengths.max() {
-            let sorted = report.lengths.sorted()
-            lines.append("lengths        min \(lo), median \(sorted[sorted.count / 2]), max \(hi)")
+        lines += ["", prepared.summary.description, ""]
+        lines.append("examples       \(prepared.examples.count) to train on")
+        lines.append(
+            "tokens         \(report.totalTokens) total, \(report.trainedTokens) trained "
+                + "(\(formatDecimal(report.trainedShare * 100, digits: 1))%)")
+        let lengths = report.originalLengths.sorted()
+        if let lo = lengths.first, let hi = lengths.last {
+            lines.append("lengths        min \(lo), median \(lengths[lengths.count / 2]), max \(hi) (before cutting)")
         }
-        lines.append("truncated      \(report.truncated) (to --max-length \(maxLength))")
+        lines.append("truncated      \(prepared.summary.truncated) (to --max-length \(settings.maxLength))")
         lines.append("no target      \(report.droppedNoTarget) dropped")
         if report.endOfTurnAppended > 0 {
             lines.append("end of turn    EOS appended after \(report.endOfTurnAppended) final replies the template leaves open")
@@ -144,12 +116,11 @@ struct DataCheckCommand: ParsableCommand {
         if report.missingEndOfTurn > 0 {
             lines.append("warning        \(report.missingEndOfTurn) replies have no end-of-turn token; the tuned model may not stop")
         }
-        if !report.lengths.isEmpty {
-            lines.append("")
-            lines.append("token lengths:")
-            lines += histogram(report.originalLengths)
+        if !lengths.isEmpty {
+            lines += ["", "token lengths before cutting to --max-length \(settings.maxLength):"]
+            lines += histogram(lengths, limit: settings.maxLength)
         }
-        for (index, item) in try previews(dataset, renderer: renderer, tokenized: tokenized, color: color).enumerated() {
+        for (index, item) in previews.enumerated() {
             lines.append("")
             lines.append("── example \(index + 1) (line \(item.line), \(item.tokens) tokens, \(item.trained) trained) ──")
             lines.append(item.text)
@@ -157,19 +128,24 @@ struct DataCheckCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// One bar per length bucket, eight buckets from the shortest to the longest (before truncation).
-    private func histogram(_ lengths: [Int]) -> [String] {
-        guard let lo = lengths.min(), let hi = lengths.max() else { return [] }
-        let buckets = hi == lo ? 1 : 8
-        let width = max(1, (hi - lo + buckets) / buckets)
+    /// One bar per length bucket, eight buckets from the shortest to the longest of `sorted` (the lengths the
+    /// `lengths` line reports); buckets holding lengths over `limit` say that those examples are cut.
+    private func histogram(_ sorted: [Int], limit: Int) -> [String] {
+        guard let lo = sorted.first, let hi = sorted.last else { return [] }
+        let span = hi - lo + 1
+        let width = (span + 7) / 8
+        let buckets = (span + width - 1) / width
         var counts = [Int](repeating: 0, count: buckets)
-        for length in lengths { counts[min(buckets - 1, (length - lo) / width)] += 1 }
+        for length in sorted { counts[min(buckets - 1, (length - lo) / width)] += 1 }
         let most = counts.max() ?? 1
-        let labels = (0..<buckets).map { b in "\(lo + b * width)–\(b == buckets - 1 ? hi : lo + (b + 1) * width - 1)" }
+        let upper = (0..<buckets).map { b in b == buckets - 1 ? hi : lo + (b + 1) * width - 1 }
+        let labels = (0..<buckets).map { b in "\(lo + b * width)–\(upper[b])" }
         let labelWidth = labels.map(\.count).max() ?? 0
-        return zip(labels, counts).map { label, count in
-            let bar = String(repeating: "█", count: count == 0 ? 0 : max(1, count * 40 / most))
-            return "  " + String(repeating: " ", count: labelWidth - label.count) + label + "  " + bar + " \(count)"
+        return (0..<buckets).map { b in
+            let bar = String(repeating: "█", count: counts[b] == 0 ? 0 : max(1, counts[b] * 40 / most))
+            let cut = upper[b] > limit && counts[b] > 0 ? " (cut to \(limit))" : ""
+            return "  " + String(repeating: " ", count: labelWidth - labels[b].count) + labels[b] + "  " + bar
+                + " \(counts[b])" + cut
         }
     }
 
@@ -181,14 +157,14 @@ struct DataCheckCommand: ParsableCommand {
     }
 
     /// The first examples decoded, trained runs highlighted: bold green on a terminal, `[[…]]` otherwise.
-    private func previews(_ dataset: LoadedDataset, renderer: Renderer, tokenized: [TokenizedExample], color: Bool) throws -> [Preview] {
-        tokenized.prefix(preview).map { example in
+    private func previews(_ prepared: PreparedDataset, _ pipeline: DatasetPipeline, color: Bool) -> [Preview] {
+        prepared.examples.prefix(preview).map { example in
             var out = ""
             var start = 0
             while start < example.ids.count {
                 var end = start
                 while end < example.ids.count, example.trained[end] == example.trained[start] { end += 1 }
-                let piece = renderer.tokenizer.decode(example.ids[start..<end].map { Int($0) })
+                let piece = pipeline.tokenizer.decode(example.ids[start..<end].map { Int($0) })
                 if example.trained[start] {
                     out += color ? "\u{1B}[1;32m" + piece + "\u{1B}[0m" : "[[" + piece + "]]"
                 } else {
@@ -210,6 +186,7 @@ struct DataCheckReport: Encodable {
     var valid: Int
     var invalid: Int
     var errors: [String]
+    var summary: String
     var chatTemplate: String
     var chatTemplateFallback: Bool
     var maxLength: Int
@@ -221,8 +198,38 @@ struct DataCheckReport: Encodable {
     var totalTokens: Int
     var trainedTokens: Int
     var trainedShare: Double
+    /// Token count of each example after cutting to `maxLength`; `originalLengths` before.
     var lengths: [Int]
+    var originalLengths: [Int]
     var endOfTurnAppended: Int
     var missingEndOfTurn: Int
     var preview: [DataCheckCommand.Preview]
+
+    init(_ prepared: PreparedDataset, pipeline: DatasetPipeline, preview: [DataCheckCommand.Preview]) {
+        let dataset = prepared.loaded, report = prepared.rendering
+        file = dataset.file
+        format = dataset.format.rawValue
+        formatForced = dataset.formatForced
+        records = dataset.records
+        valid = dataset.examples.count
+        invalid = dataset.issues.count
+        errors = dataset.issues.map(\.description)
+        summary = prepared.summary.description
+        chatTemplate = pipeline.template.origin
+        chatTemplateFallback = pipeline.template.isFallback
+        maxLength = prepared.settings.maxLength
+        examples = prepared.examples.count
+        truncated = prepared.summary.truncated
+        droppedNoTarget = report.droppedNoTarget
+        failed = report.failed
+        dropped = report.dropped.map(\.description)
+        totalTokens = report.totalTokens
+        trainedTokens = report.trainedTokens
+        trainedShare = report.trainedShare
+        lengths = report.lengths
+        originalLengths = report.originalLengths
+        endOfTurnAppended = report.endOfTurnAppended
+        missingEndOfTurn = report.missingEndOfTurn
+        self.preview = preview
+    }
 }

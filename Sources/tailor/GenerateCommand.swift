@@ -4,6 +4,7 @@ import ChatTemplates
 import Foundation
 import Models
 import Tokenizers
+import Training
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,7 +44,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let text = try readPrompt()
-        let model = try ModelSession.load(session)
+        let model = try session.load()
         let promptText: String
         let ids: [Int32]
         if raw {
@@ -55,10 +56,10 @@ struct GenerateCommand: ParsableCommand {
             messages.append(.message("user", text))
             (promptText, ids) = try model.promptTokens(messages: messages)
         }
-        guard !ids.isEmpty else { throw UseError("the prompt is empty after tokenization") }
+        guard !ids.isEmpty else { throw CLIError("the prompt is empty after tokenization") }
         let total = ids.count + sampling.maxTokens
         guard total <= model.contextLength else {
-            throw UseError(
+            throw CLIError(
                 "the prompt (\(ids.count) tokens) plus --max-tokens \(sampling.maxTokens) passes the model's context "
                     + "of \(model.contextLength) tokens; shorten the prompt or lower --max-tokens")
         }
@@ -93,15 +94,15 @@ struct GenerateCommand: ParsableCommand {
     private func readPrompt() throws -> String {
         if let prompt { return prompt }
         if isatty(STDIN_FILENO) != 0 {
-            throw UseError("no --prompt given; pass --prompt TEXT or pipe the prompt on standard input")
+            throw CLIError("no --prompt given; pass --prompt TEXT or pipe the prompt on standard input")
         }
         let data = FileHandle.standardInput.readDataToEndOfFile()
         guard let text = String(data: data, encoding: .utf8) else {
-            throw UseError("standard input is not UTF-8 text")
+            throw CLIError("standard input is not UTF-8 text")
         }
         // A piped prompt ends with the shell's newline, which is not part of the question.
         let trimmed = raw ? text : text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw UseError("the prompt on standard input is empty") }
+        guard !trimmed.isEmpty else { throw CLIError("the prompt on standard input is empty") }
         return trimmed
     }
 }

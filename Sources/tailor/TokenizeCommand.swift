@@ -299,10 +299,6 @@ struct TextCommandError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The file (GGUF) or folder (Hugging Face) that a model reference names.
-func resolveModelURL(_ reference: String, discovery: DiscoveryOptions) throws -> URL {
-    try ModelDiscovery(paths: discovery.searchPaths()).resolve(reference).format.url
-}
 
 /// Writes text to standard output unbuffered and byte-exact (no newline added).
 func writeStandardOutput(_ text: String) {

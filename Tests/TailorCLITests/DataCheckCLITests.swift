@@ -27,13 +27,22 @@ import Testing
         let out = result.stdout
         for expected in [
             "format         messages (detected: messages)", "records        3 (3 valid, 0 invalid)",
-            "GGUF tokenizer.chat_template", "examples       3 to train on", "truncated      0", "token lengths:", "█",
+            "GGUF tokenizer.chat_template", "examples       3 to train on", "truncated      0", "token lengths before cutting to --max-length 2048:", "█",
             "[[A teal planet.<|im_end|>\n]]",
         ] {
             #expect(out.contains(expected), "missing '\(expected)' in:\n\(out)")
         }
         // The role header is context, not a target.
         #expect(out.contains("<|im_start|>assistant\n[[A teal"))
+        // The histogram spans exactly the lengths the lengths line reports.
+        let lines = out.split(separator: "\n").map(String.init)
+        let lengths = try #require(lines.first { $0.hasPrefix("lengths ") })
+        let longest = try #require(lengths.split(separator: " ").firstIndex(of: "max").map { lengths.split(separator: " ")[$0 + 1] })
+        let shortest = try #require(lengths.split(separator: " ").firstIndex(of: "min").map { lengths.split(separator: " ")[$0 + 1].dropLast() })
+        let start = try #require(lines.firstIndex { $0.hasPrefix("token lengths") })
+        let bars = lines[(start + 1)...].prefix { $0.hasPrefix("  ") }
+        #expect(bars.first?.trimmingCharacters(in: .whitespaces).hasPrefix("\(shortest)–") == true, "\(out)")
+        #expect(bars.last?.contains("–\(longest) ") == true, "\(out)")
 
         let json = try TailorProcess.run(["data", "check", file.path, "--model", model.path, "--json", "--max-length", "40"])
         #expect(json.status == 0, "\(json.stderr)")

@@ -248,7 +248,7 @@ import Testing
         #expect(result.status != 0)
         #expect(
             result.stderr
-                == "Error: --data /nonexistent/tailor-use.jsonl: no such file; give a JSONL dataset\n")
+                == "Error: cannot read /nonexistent/tailor-use.jsonl: no such file, or it cannot be read\n")
     }
 
     @Test func compareNeedsAnAdapter() throws {
