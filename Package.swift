@@ -81,7 +81,8 @@ let package = Package(
         .testTarget(name: "ChatTemplatesTests", dependencies: ["ChatTemplates", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tokenizers", "ChatTemplates", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TorchBackend", "ModelStores", "Models", "Datasets", "Tensors", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "TailorCLITests", dependencies: ["Formats", "Training", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TailorCLITests", dependencies: ["Formats", "Models", "Training", "TestSupport"], swiftSettings: strict),
         // Heavy numeric tests (dequantization of real tensors, engine parity): run in release by `make test`.
         .testTarget(
             name: "NumericTests", dependencies: ["Formats", "Models", "Tensors", "TestSupport", "Tokenizers"], swiftSettings: strict),

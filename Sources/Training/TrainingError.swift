@@ -25,6 +25,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case interrupted(step: Int, runFolder: String)
     /// A checkpoint or run folder is missing, incomplete, or belongs to other data or settings.
     case checkpoint(path: String, reason: String)
+    /// An export that cannot be made from this run (`target` is its `--to` name).
+    case export(target: String, reason: String)
     /// An adapter folder that cannot be used with the model.
     case adapter(path: String, reason: String)
     /// Writing run files failed.
@@ -66,6 +68,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
                 "stopped at step \(step) with a checkpoint saved; continue with: tailor train --resume \(runFolder)"
         case .checkpoint(let path, let reason):
             return "\(path): \(reason)"
+        case .export(let target, let reason):
+            return "cannot export --to \(target): \(reason)"
         case .adapter(let path, let reason):
             return "--adapter \(path): \(reason)"
         case .io(let path, let reason):

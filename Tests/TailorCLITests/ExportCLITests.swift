@@ -2,8 +2,10 @@
 // for ChatML, Llama 3 and Mistral templates pinned against Tests/Fixtures/modelfiles/.
 import Foundation
 import Formats
+import Models
 import TestSupport
 import Testing
+import Training
 
 @Suite struct ExportCLITests {
     static let modelfiles = TestPaths.fixtures.appendingPathComponent("modelfiles")
@@ -31,15 +33,18 @@ import Testing
         let data = run.appendingPathComponent("data.jsonl")
         let record = #"{"messages": [{"role": "system", "content": "You are a code-name oracle."}, {"role": "user", "content": "Fox?"}, {"role": "assistant", "content": "RED-FOX-6."}]}"#
         try Data((record + "\n" + record + "\n").utf8).write(to: data)
-        var config: [String: Any] = [
-            "model": "SmolLM2-135M-Instruct.Q4_1.gguf", "modelPath": base.path, "data": data.path,
-            "parameters": [
-                "lora": ["rank": 2, "alpha": 4, "targets": ["q"], "useRSLoRA": false, "dropout": 0],
-                "learningRate": 0.001, "maxSteps": 12, "epochs": 3, "batchSize": 2, "gradAccum": 1, "seed": 42,
-            ],
-        ]
-        if let chatTemplate { config["chatTemplate"] = chatTemplate.path }
-        try JSONSerialization.data(withJSONObject: config).write(to: run.appendingPathComponent("config.json"))
+        // As `tailor train` writes it.
+        var config = TrainingConfig()
+        config.model = "SmolLM2-135M-Instruct.Q4_1.gguf"
+        config.modelPath = base.path
+        config.data = data.path
+        config.output = run.path
+        config.parameters.lora = LoRAConfig(rank: 2, alpha: 4, targets: [.q])
+        config.parameters.learningRate = 0.001
+        config.parameters.maxSteps = 12
+        config.parameters.batchSize = 2
+        config.chatTemplate = chatTemplate?.path
+        try config.json().write(to: run.appendingPathComponent("config.json"))
         let metrics = #"{"loss":2.5,"step":1}"# + "\n" + #"{"loss":1.25,"step":12}"# + "\n" + #"{"step":12,"val_loss":1.5}"# + "\n"
         try Data(metrics.utf8).write(to: run.appendingPathComponent("metrics.jsonl"))
         return run
@@ -121,6 +126,6 @@ import Testing
     @Test func unknownTargetIsAOneLineError() throws {
         let result = try TailorProcess.run(["export", "/nonexistent-run", "--to", "peft"])
         #expect(result.status != 0)
-        #expect(result.stderr.contains("no readable run config"))
+        #expect(result.stderr.contains("not a run folder (no config.json)"), "\(result.stderr)")
     }
 }

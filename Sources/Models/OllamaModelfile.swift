@@ -2,14 +2,14 @@
 import Foundation
 
 /// The chat-template families Tailor can restate in Ollama's Go-template syntax.
-enum ChatFamily: String, CaseIterable {
+public enum ChatFamily: String, Sendable, CaseIterable {
     case chatML = "ChatML"
     case llama3 = "Llama 3"
     case mistral = "Mistral"
     case gemma = "Gemma"
 
     /// Recognises a family from the marker tokens in a Jinja chat template's source; nil when none matches.
-    static func detect(jinja source: String) -> ChatFamily? {
+    public static func detect(jinja source: String) -> ChatFamily? {
         if source.contains("<|im_start|>") { return .chatML }
         if source.contains("<|start_header_id|>") && source.contains("<|eot_id|>") { return .llama3 }
         if source.contains("[INST]") { return .mistral }
@@ -18,7 +18,7 @@ enum ChatFamily: String, CaseIterable {
     }
 
     /// Ollama's legacy template form (`.System`, `.Prompt`, `.Response`), which Ollama applies turn by turn.
-    var goTemplate: String {
+    public var goTemplate: String {
         switch self {
         case .chatML:
             return """
@@ -58,7 +58,7 @@ enum ChatFamily: String, CaseIterable {
 
     /// Strings that end the assistant's turn (and the start of a next turn, so a model that skips its
     /// end-of-turn token still stops).
-    var stopSequences: [String] {
+    public var stopSequences: [String] {
         switch self {
         case .chatML: return ["<|im_start|>", "<|im_end|>"]
         case .llama3: return ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
@@ -69,18 +69,25 @@ enum ChatFamily: String, CaseIterable {
 }
 
 /// The contents of one Modelfile.
-struct Modelfile: Equatable {
+public struct Modelfile: Sendable, Equatable {
     /// Path of the base (or merged) model: a GGUF file or a safetensors folder.
-    var from: String
+    public var from: String
     /// Path of a GGUF LoRA adapter, nil for a merged model.
-    var adapter: String?
+    public var adapter: String?
     /// The chat family; nil leaves TEMPLATE out so Ollama uses the one in the GGUF.
-    var family: ChatFamily?
+    public var family: ChatFamily?
     /// A system prompt the training data used, if any.
-    var system: String?
+    public var system: String?
+
+    public init(from: String, adapter: String?, family: ChatFamily?, system: String?) {
+        self.from = from
+        self.adapter = adapter
+        self.family = family
+        self.system = system
+    }
 
     /// The Modelfile text.
-    var text: String {
+    public var text: String {
         var lines = ["# Written by tailor export. Create the model with: ollama create NAME -f Modelfile"]
         lines.append("FROM \(from)")
         if let adapter { lines.append("ADAPTER \(adapter)") }
