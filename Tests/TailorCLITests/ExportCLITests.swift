@@ -123,6 +123,36 @@ import Training
         try check(try modelfile(template: template), fixture: "mistral.Modelfile")
     }
 
+    /// `--create` runs `ollama create` from PATH; an Ollama that refuses ADAPTER (as its current engine does) gets the
+    /// merged GGUF instead, in the same folder.
+    @Test func createFallsBackToAMergedGGUFWhenOllamaRefusesTheAdapter() throws {
+        let run = try Self.makeRun()
+        defer { try? FileManager.default.removeItem(at: run) }
+        let bin = run.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let calls = run.appendingPathComponent("calls.txt")
+        let fake = """
+            #!/bin/sh
+            echo "$@" >> "\(calls.path)"
+            if grep -q '^ADAPTER' "$4"; then echo "Error: loras are not yet implemented" >&2; exit 1; fi
+            exit 0
+
+            """
+        try fake.write(to: bin.appendingPathComponent("ollama"), atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: bin.appendingPathComponent("ollama").path)
+        let output = run.appendingPathComponent("ollama-out")
+        let result = try TailorProcess.run(
+            ["export", run.path, "--to", "ollama", "--output", output.path, "--name", "tiny", "--create"],
+            environment: ["PATH": bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("ollama create refused the adapter (Error: loras are not yet implemented)"), "\(result.stdout)")
+        #expect(result.stdout.contains("created Ollama model tiny: ollama run tiny"))
+        let lines = try String(contentsOf: calls, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines == Array(repeating: "create tiny -f \(output.path)/Modelfile", count: 2))
+        let modelfile = try String(contentsOf: output.appendingPathComponent("Modelfile"), encoding: .utf8)
+        #expect(modelfile.contains("FROM \(output.path)/merged.gguf") && !modelfile.contains("ADAPTER"))
+    }
+
     @Test func unknownTargetIsAOneLineError() throws {
         let result = try TailorProcess.run(["export", "/nonexistent-run", "--to", "peft"])
         #expect(result.status != 0)
