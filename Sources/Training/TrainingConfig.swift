@@ -52,7 +52,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// The JSON `config.json` holds (sorted keys, so runs diff cleanly).
     public func json() throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self)
     }
 }

@@ -47,7 +47,7 @@ struct BenchModelOptions: ParsableArguments {
             ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".assets")
         let url = assets.appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw ValidationError("no --model given and \(url.path) is missing; run Scripts/fetch-assets or pass --model")
+            throw CLIError("no --model given and \(url.path) is missing; run Scripts/fetch-assets or pass --model")
         }
         return url
     }
@@ -238,7 +238,7 @@ struct BenchTokenize: ParsableCommand {
         let text: String
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else {
-                throw ValidationError("cannot read \(file)")
+                throw CLIError("cannot read \(file): no such file or not readable")
             }
             text = String(decoding: data, as: UTF8.self)
         } else {

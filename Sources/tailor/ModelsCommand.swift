@@ -30,13 +30,9 @@ struct ModelsCommand: ParsableCommand {
         } else if rows.isEmpty {
             print("No models found. Pass a folder with --dir, or see `tailor models --help` for where Tailor looks.")
         } else {
-            var table = TextTable(header: ["NAME", "SOURCE", "ARCH", "PARAMS", "TYPE", "SIZE", "TRAINABLE"])
+            var table = TextTable(header: ["NAME", "ARCH", "PARAMS", "TYPE", "SIZE", "WHERE", "TRAINABLE"])
             for row in rows {
-                table.rows.append([
-                    row.name, row.source, row.architecture ?? "-",
-                    row.parameters.flatMap { $0 > 0 ? formatCount($0) : nil } ?? "-", row.dtype ?? "-", formatBytes(row.sizeOnDisk),
-                    row.trainable ? "yes" : "no: \(row.notTrainableReason ?? "unknown")",
-                ])
+                table.rows.append(row.cells + [row.trainable ? "yes" : "no: \(row.notTrainableReason ?? "unknown")"])
             }
             print(table.render())
         }

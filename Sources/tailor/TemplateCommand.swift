@@ -127,7 +127,7 @@ struct TemplateCommand: ParsableCommand {
                 notes.forEach(note)
             }
         } catch let error as ChatTemplatesError {
-            throw TextCommandError("\(template.origin): \(error)")
+            throw CLIError("\(template.origin): \(error)")
         }
     }
 
@@ -179,25 +179,25 @@ struct TemplateCommand: ParsableCommand {
             messageList = list
         case .dict(let object):
             guard case .list(let list)? = object["messages"] else {
-                throw TextCommandError("\(name): expected a JSON array of messages or an object with a \"messages\" array; "
+                throw CLIError("\(name): expected a JSON array of messages or an object with a \"messages\" array; "
                     + "the object has keys \(object.keys.map { Self.string($0) ?? "?" }.joined(separator: ", "))")
             }
             messageList = list
             if let toolValue = object["tools"] {
                 guard case .list(let toolArray) = toolValue else {
-                    throw TextCommandError("\(name): \"tools\" must be a JSON array of tool schemas")
+                    throw CLIError("\(name): \"tools\" must be a JSON array of tool schemas")
                 }
                 tools = toolArray
             }
         default:
-            throw TextCommandError("\(name): expected a JSON array of messages or an object with a \"messages\" array")
+            throw CLIError("\(name): expected a JSON array of messages or an object with a \"messages\" array")
         }
         for (index, message) in messageList.enumerated() {
             guard case .dict(let object) = message else {
-                throw TextCommandError("\(name): message \(index) is not a JSON object; each message needs \"role\" and \"content\"")
+                throw CLIError("\(name): message \(index) is not a JSON object; each message needs \"role\" and \"content\"")
             }
             guard case .string? = object["role"] else {
-                throw TextCommandError("\(name): message \(index) has no \"role\" string (expected \"system\", \"user\", \"assistant\" or \"tool\")")
+                throw CLIError("\(name): message \(index) has no \"role\" string (expected \"system\", \"user\", \"assistant\" or \"tool\")")
             }
         }
         return Conversation(messages: messageList, tools: tools)
@@ -207,7 +207,7 @@ struct TemplateCommand: ParsableCommand {
         let (value, name) = try Self.readJSON(path, what: "tools")
         if case .list(let list) = value { return list }
         if case .dict(let object) = value, case .list(let list)? = object["tools"] { return list }
-        throw TextCommandError("\(name): expected a JSON array of tool schemas or an object with a \"tools\" array")
+        throw CLIError("\(name): expected a JSON array of tool schemas or an object with a \"tools\" array")
     }
 
     /// Parses a JSON file (or standard input for `-`); a syntax error names the line and column.
@@ -218,7 +218,7 @@ struct TemplateCommand: ParsableCommand {
             data = FileHandle.standardInput.readDataToEndOfFile()
         } else {
             guard let contents = FileManager.default.contents(atPath: path) else {
-                throw TextCommandError("cannot read the \(what) file \(path): no such file or not readable")
+                throw CLIError("cannot read the \(what) file \(path): no such file or not readable")
             }
             data = contents
         }
@@ -226,7 +226,7 @@ struct TemplateCommand: ParsableCommand {
             return (try Value.fromJSON(data), name)
         } catch ChatTemplatesError.invalidJSON(let offset, let reason) {
             let (line, column) = lineAndColumn(of: offset, in: [UInt8](data))
-            throw TextCommandError("\(name):\(line):\(column): invalid JSON: \(reason)")
+            throw CLIError("\(name):\(line):\(column): invalid JSON: \(reason)")
         }
     }
 

@@ -62,8 +62,7 @@ struct TokenizeCommand: ParsableCommand {
         let url = try resolveModelURL(model, discovery: discovery)
         let tokenizer = try Tokenizer.load(url)
         let encoded = tokenizer.encode(input, addSpecialTokens: !noSpecial, parseSpecial: !splitSpecial)
-        let addedIds = Set(tokenizer.addedTokens.map(\.id))
-        let views = encoded.map { TokenView(id: $0, tokenizer: tokenizer, addedIds: addedIds) }
+        let views = encoded.map { TokenView(id: $0, tokenizer: tokenizer) }
         let addedBOS = !noSpecial && tokenizer.addsBOS
         let addedEOS = !noSpecial && tokenizer.addsEOS
         if ids {
@@ -94,7 +93,7 @@ struct TokenizeCommand: ParsableCommand {
         let name: String
         if let file {
             guard let contents = FileManager.default.contents(atPath: file) else {
-                throw TextCommandError("cannot read \(file): no such file or not readable")
+                throw CLIError("cannot read \(file): no such file or not readable")
             }
             data = contents
             name = file
@@ -107,7 +106,7 @@ struct TokenizeCommand: ParsableCommand {
         }
         guard let decoded = String(validatingUTF8Bytes: data) else {
             let offset = firstInvalidUTF8Offset([UInt8](data)[...])
-            throw TextCommandError("\(name) is not valid UTF-8 (first bad byte at offset \(offset)); convert it to UTF-8 first")
+            throw CLIError("\(name) is not valid UTF-8 (first bad byte at offset \(offset)); convert it to UTF-8 first")
         }
         return decoded
     }
@@ -187,19 +186,11 @@ struct TokenView {
     let special: Bool
     let bytes: [UInt8]
 
-    init(id: Int, tokenizer: Tokenizer, addedIds: Set<Int>) {
+    init(id: Int, tokenizer: Tokenizer) {
         self.id = id
         piece = tokenizer.token(id) ?? "<unknown id \(id)>"
         special = tokenizer.isSpecial(id)
-        // Added tokens are stored as their text; only model tokens are spelled in the byte or ▁ alphabet.
-        if addedIds.contains(id) {
-            bytes = Array(piece.utf8)
-        } else {
-            switch tokenizer.kind {
-            case .byteLevelBPE: bytes = ByteLevelSpelling.bytes(of: piece)
-            case .sentencePieceBPE: bytes = SentencePieceSpelling.bytes(of: piece)
-            }
-        }
+        bytes = tokenizer.tokenBytes(id)
     }
 
     /// The token's text, with bytes that do not form whole characters replaced by U+FFFD.
@@ -248,57 +239,7 @@ struct TokenView {
     }
 }
 
-/// GPT-2's byte-level alphabet: printable bytes stand for themselves, the other 68 bytes are shifted to U+0100...
-enum ByteLevelSpelling {
-    static let byteOfScalar: [UInt32: UInt8] = {
-        var map: [UInt32: UInt8] = [:]
-        var shifted: UInt32 = 256
-        for byte in 0...255 {
-            let printable = (0x21...0x7E).contains(byte) || (0xA1...0xAC).contains(byte) || (0xAE...0xFF).contains(byte)
-            if printable {
-                map[UInt32(byte)] = UInt8(byte)
-            } else {
-                map[shifted] = UInt8(byte)
-                shifted += 1
-            }
-        }
-        return map
-    }()
-
-    static func bytes(of piece: String) -> [UInt8] {
-        var out: [UInt8] = []
-        for scalar in piece.unicodeScalars {
-            if let byte = byteOfScalar[scalar.value] {
-                out.append(byte)
-            } else {
-                out.append(contentsOf: Array(String(scalar).utf8))
-            }
-        }
-        return out
-    }
-}
-
-/// SentencePiece spelling: `▁` is a space and `<0xNN>` is one raw byte (byte fallback).
-enum SentencePieceSpelling {
-    static func bytes(of piece: String) -> [UInt8] {
-        let utf8 = Array(piece.utf8)
-        if utf8.count == 6, piece.hasPrefix("<0x"), piece.hasSuffix(">"),
-            let byte = UInt8(String(decoding: utf8[3..<5], as: UTF8.self), radix: 16)
-        {
-            return [byte]
-        }
-        return Array(piece.replacingOccurrences(of: "▁", with: " ").utf8)
-    }
-}
-
 // MARK: - Shared by the text commands
-
-/// A failure of `tailor tokenize` or `tailor template`, printed as one `Error: …` line.
-struct TextCommandError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 
 /// Writes text to standard output unbuffered and byte-exact (no newline added).
 func writeStandardOutput(_ text: String) {

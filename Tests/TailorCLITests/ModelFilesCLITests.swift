@@ -1,4 +1,5 @@
 // End-to-end: `tailor models` and `tailor inspect` on the real SmolLM2 GGUF that `make test` fetches.
+import Formats
 import Foundation
 import TestSupport
 import Testing
@@ -54,6 +55,49 @@ import Testing
         }
         #expect(text.contains("Q4_1"))
         #expect(text.contains("Q8_0"))
+    }
+
+    /// `tailor train` without --model on a terminal (a pseudo-terminal from `script`): the picker lists models that
+    /// hold weights with their architecture, size and type, numbers only the trainable ones, and says why the others
+    /// cannot be trained; a vocabulary-only GGUF is not offered.
+    @Test func pickerOffersOnlyModelsThatHoldWeights() throws {
+        let smol = try TestPaths.require(TestPaths.smolLM2)
+        let vocab = try TestPaths.require(TestPaths.assets.appendingPathComponent("vocab/ggml-vocab-llama-bpe.gguf"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tailor-picker-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(smol.lastPathComponent), withDestinationURL: smol)
+        try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(vocab.lastPathComponent), withDestinationURL: vocab)
+        var writer = GGUFWriter()
+        writer.set("general.architecture", .string("falcon"))
+        try writer.addTensor(name: "token_embd.weight", shape: [8, 4], floats: Array(repeating: 0.5, count: 32), as: .f32)
+        try writer.write(to: folder.appendingPathComponent("falcon-tiny.gguf"))
+
+        let data = TestPaths.fixtures.appendingPathComponent("training/smoke.jsonl").path
+        let command = [try TailorProcess.executable.path, "train", "--dir", folder.path, "--data", data, "--print-config"]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-q", "-e", "-c", command.map { "'\($0)'" }.joined(separator: " "), "/dev/null"]
+        process.environment = ["HOME": folder.path, "PATH": "/usr/bin:/bin", "TERM": "dumb"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        input.fileHandleForWriting.write(Data("1\n".utf8))
+        // A terminal ends lines with CR LF.
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .replacingOccurrences(of: "\r\n", with: "\n")
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(text.contains("Which model do you want to fine-tune?"), "\(text)")
+        let offered = try #require(lines.first { $0.contains("1.") && $0.contains("SmolLM2-135M-Instruct.Q4_1") }, "\(text)")
+        for cell in ["llama", "134.5M", "Q4_1", "MB", folder.path] { #expect(offered.contains(cell), "'\(cell)' in \(offered)") }
+        let refused = try #require(lines.first { $0.contains("falcon-tiny") }, "\(text)")
+        #expect(refused.trimmingCharacters(in: .whitespaces).hasPrefix("-") && refused.contains("cannot be trained: "), "\(refused)")
+        #expect(!text.contains("ggml-vocab-llama-bpe"), "a vocabulary-only GGUF was offered:\n\(text)")
+        #expect(text.contains("\"modelPath\" : \"\(folder.path)/\(smol.lastPathComponent)\""), "\(text)")
     }
 
     @Test func unknownModelIsOneClearLineAndNonZeroExit() throws {
