@@ -67,7 +67,7 @@ struct DataCheckCommand: ParsableCommand {
         }
         let prepared = try pipeline.scan(URL(fileURLWithPath: file))
         if json {
-            print(try encodeJSON(DataCheckReport(prepared, pipeline: pipeline, preview: previews(prepared, pipeline, color: false)), pretty: true))
+            print(try jsonReport(prepared, pipeline: pipeline, previews: previews(prepared, pipeline, color: false)))
         } else {
             let color = Terminal.colorsOnStandardOutput
             print(text(prepared, pipeline: pipeline, previews: previews(prepared, pipeline, color: color)))
@@ -81,7 +81,29 @@ struct DataCheckCommand: ParsableCommand {
         if prepared.examples.isEmpty { throw CLIError("\(prepared.loaded.file): no example is left to train on") }
     }
 
-    // MARK: - Text report
+    // MARK: - Reports
+
+    /// `--json`: one object with the figures of the text report at its top level.
+    private func jsonReport(_ prepared: PreparedDataset, pipeline: DatasetPipeline, previews: [Preview]) throws -> String {
+        let dataset = prepared.loaded, report = prepared.rendering
+        let object: [String: Any] = [
+            "file": dataset.file, "format": dataset.format.rawValue, "formatForced": dataset.formatForced,
+            "records": dataset.records, "valid": dataset.examples.count, "invalid": dataset.issues.count,
+            "errors": dataset.issues.map(\.description), "summary": prepared.summary.description,
+            "chatTemplate": pipeline.template.origin, "chatTemplateFallback": pipeline.template.isFallback,
+            "maxLength": prepared.settings.maxLength, "examples": prepared.examples.count,
+            "truncated": prepared.summary.truncated, "droppedNoTarget": report.droppedNoTarget, "failed": report.failed,
+            "dropped": report.dropped.map(\.description), "totalTokens": report.totalTokens,
+            "trainedTokens": report.trainedTokens, "trainedShare": report.trainedShare,
+            // After cutting to maxLength, and before.
+            "lengths": report.lengths, "originalLengths": report.originalLengths,
+            "endOfTurnAppended": report.endOfTurnAppended, "missingEndOfTurn": report.missingEndOfTurn,
+            "preview": previews.map { ["line": $0.line, "tokens": $0.tokens, "trained": $0.trained, "text": $0.text] },
+        ]
+        let data = try JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
 
     private func text(_ prepared: PreparedDataset, pipeline: DatasetPipeline, previews: [Preview]) -> String {
         let dataset = prepared.loaded, report = prepared.rendering, settings = prepared.settings
@@ -149,7 +171,7 @@ struct DataCheckCommand: ParsableCommand {
         }
     }
 
-    struct Preview: Encodable {
+    struct Preview {
         var line: Int
         var tokens: Int
         var trained: Int
@@ -174,62 +196,5 @@ struct DataCheckCommand: ParsableCommand {
             }
             return Preview(line: example.line, tokens: example.ids.count, trained: example.trainedCount, text: out)
         }
-    }
-}
-
-/// `tailor data check --json`.
-struct DataCheckReport: Encodable {
-    var file: String
-    var format: String
-    var formatForced: Bool
-    var records: Int
-    var valid: Int
-    var invalid: Int
-    var errors: [String]
-    var summary: String
-    var chatTemplate: String
-    var chatTemplateFallback: Bool
-    var maxLength: Int
-    var examples: Int
-    var truncated: Int
-    var droppedNoTarget: Int
-    var failed: Int
-    var dropped: [String]
-    var totalTokens: Int
-    var trainedTokens: Int
-    var trainedShare: Double
-    /// Token count of each example after cutting to `maxLength`; `originalLengths` before.
-    var lengths: [Int]
-    var originalLengths: [Int]
-    var endOfTurnAppended: Int
-    var missingEndOfTurn: Int
-    var preview: [DataCheckCommand.Preview]
-
-    init(_ prepared: PreparedDataset, pipeline: DatasetPipeline, preview: [DataCheckCommand.Preview]) {
-        let dataset = prepared.loaded, report = prepared.rendering
-        file = dataset.file
-        format = dataset.format.rawValue
-        formatForced = dataset.formatForced
-        records = dataset.records
-        valid = dataset.examples.count
-        invalid = dataset.issues.count
-        errors = dataset.issues.map(\.description)
-        summary = prepared.summary.description
-        chatTemplate = pipeline.template.origin
-        chatTemplateFallback = pipeline.template.isFallback
-        maxLength = prepared.settings.maxLength
-        examples = prepared.examples.count
-        truncated = prepared.summary.truncated
-        droppedNoTarget = report.droppedNoTarget
-        failed = report.failed
-        dropped = report.dropped.map(\.description)
-        totalTokens = report.totalTokens
-        trainedTokens = report.trainedTokens
-        trainedShare = report.trainedShare
-        lengths = report.lengths
-        originalLengths = report.originalLengths
-        endOfTurnAppended = report.endOfTurnAppended
-        missingEndOfTurn = report.missingEndOfTurn
-        self.preview = preview
     }
 }

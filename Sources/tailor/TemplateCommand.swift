@@ -143,7 +143,7 @@ struct TemplateCommand: ParsableCommand {
             report.text = rendered.text
             let bytes = Array(rendered.text.utf8)
             func span(_ role: String, _ index: Int?, _ range: Range<Int>) -> TemplateReport.Span {
-                .init(role: role, message: index, start: range.lowerBound, end: range.upperBound,
+                .init(role: role, message: .init(value: index), start: range.lowerBound, end: range.upperBound,
                       text: String(decoding: bytes[range], as: UTF8.self))
             }
             var spans = rendered.messageSpans.enumerated().map { index, range in
@@ -262,23 +262,23 @@ struct TemplateCommand: ParsableCommand {
 struct TemplateReport: Encodable {
     struct Span: Encodable {
         var role: String
-        var message: Int?
+        /// The message's index; always present, null for the generation prompt.
+        var message: NullWhenAbsent
         var start: Int
         var end: Int
         var text: String
+    }
+
+    /// An index written as null rather than left out when there is none.
+    struct NullWhenAbsent: Encodable {
+        var value: Int?
 
         func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(role, forKey: .role)
-            // Always present: null marks the generation prompt.
-            try container.encode(message, forKey: .message)
-            try container.encode(start, forKey: .start)
-            try container.encode(end, forKey: .end)
-            try container.encode(text, forKey: .text)
+            var container = encoder.singleValueContainer()
+            if let value { try container.encode(value) } else { try container.encodeNil() }
         }
-
-        enum CodingKeys: String, CodingKey { case role, message, start, end, text }
     }
+
     var text: String
     var template: String
     var spans: [Span]?
