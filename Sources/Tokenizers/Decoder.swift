@@ -81,8 +81,8 @@ indirect enum Decoder: Sendable {
         }
     }
 
-    /// The byte a `<0xNN>` token stands for.
-    private static func fallbackByte(_ t: String) -> UInt8? {
+    /// The byte a SentencePiece byte-fallback token `<0xNN>` stands for; nil for any other token.
+    static func fallbackByte(_ t: String) -> UInt8? {
         let u = Array(t.utf8)
         guard u.count == 6, u[0] == 0x3C, u[1] == 0x30, u[2] == 0x78, u[5] == 0x3E else { return nil }
         return UInt8(String(decoding: u[3..<5], as: UTF8.self), radix: 16)

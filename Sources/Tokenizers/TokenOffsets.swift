@@ -13,12 +13,7 @@ extension Tokenizer {
         guard id >= 0 && id < model.tokens.count else { return [] }
         if model.byteLevel { return model.tokenBytes[id] }
         let text = model.tokens[id]
-        let utf8 = Array(text.utf8)
-        if utf8.count == 6, utf8[0] == 0x3C, utf8[1] == 0x30, utf8[2] == 0x78, utf8[5] == 0x3E,
-            let byte = UInt8(String(decoding: utf8[3..<5], as: UTF8.self), radix: 16)
-        {
-            return [byte]
-        }
+        if let byte = Decoder.fallbackByte(text) { return [byte] }
         return Array(text.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
     }
 

@@ -69,6 +69,11 @@ public struct RunFolder: Sendable, Equatable {
         }
     }
 
+    /// Writes the PEFT adapter files (`values` instead of the LoRA's own, such as the best kept by early stopping).
+    public func writeAdapter(_ lora: LoRAParameters, values: [Float]? = nil, baseModel: String) throws {
+        try AdapterFiles.writePEFT(lora: lora, values: values, baseModel: baseModel, to: url)
+    }
+
     /// The adapter read against the model it was trained on.
     public func readAdapter(model: ModelConfig) throws -> LoRAParameters {
         try AdapterFiles.readPEFT(folder: url, model: model)

@@ -236,8 +236,7 @@ public final class Trainer {
         }
 
         let useBest = keepBest && best != nil
-        try AdapterFiles.writePEFT(
-            lora: lora, values: useBest ? best : nil, baseModel: baseModel, to: runFolder)
+        try run.writeAdapter(lora, values: useBest ? best : nil, baseModel: baseModel)
         run.writeChart(metrics)
         let elapsed = Date().timeIntervalSince(started)
         let summary = TrainingSummary(
