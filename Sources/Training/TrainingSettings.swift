@@ -52,6 +52,9 @@ public struct TrainingSetting: Sendable {
 
     /// `--name`.
     public var flag: String { "--" + name }
+
+    /// The value a run has when nothing sets this setting (nil: unset; the help says what is decided instead).
+    public var defaultValue: SettingValue? { read(TrainingConfig()) }
 }
 
 /// `tailor train`'s settings and the rules that combine them.

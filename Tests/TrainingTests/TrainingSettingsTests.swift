@@ -33,6 +33,24 @@ enum SettingSamples {
         #expect(TrainingSettings.table.count == Set(TrainingSettings.table.map(\.name)).count)
     }
 
+    /// A default the help states as a value ("(default 3)", "(default cosine)") is the table's default.
+    @Test func helpStatesTheTablesDefaults() throws {
+        var checked = 0
+        for setting in TrainingSettings.table {
+            guard let range = setting.help.range(of: "(default ") else { continue }
+            let stated = setting.help[range.upperBound...].prefix { $0 != ")" && $0 != ";" }
+            guard !stated.hasPrefix(":") else { continue }  // "(default: a tenth of the run)" is a rule, not a value
+            let actual = try #require(setting.defaultValue, "\(setting.flag) has no default but its help states one")
+            if let number = Double(stated), case .double(let value) = actual {
+                #expect(abs(Double(Float(number)) - value) <= 1e-12 * abs(value), "\(setting.flag): \(stated) vs \(value)")
+            } else {
+                #expect(actual.description == String(stated), "\(setting.flag): help says \(stated), default is \(actual)")
+            }
+            checked += 1
+        }
+        #expect(checked >= 12)
+    }
+
     @Test func everySettingIsSavedAndRestoredOrRefusedOnResume() throws {
         for setting in TrainingSettings.table {
             let (value, other) = try SettingSamples.pair(setting)
