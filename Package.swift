@@ -67,7 +67,6 @@ let package = Package(
             dependencies: [
                 "Tensors", "Formats", "Tokenizers", "ChatTemplates", "Models", "Datasets", "Training",
                 "TorchBackend", "ModelStores", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
         // Paths to fixtures and fetched assets, shared by every test target.

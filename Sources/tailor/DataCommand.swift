@@ -1,10 +1,8 @@
 // `tailor data check`: what Tailor will make of a dataset — format, bad records by line, token lengths, what is trained.
 import ArgumentParser
-import ChatTemplates
 import Datasets
 import Foundation
 import ModelStores
-import Tokenizers
 
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

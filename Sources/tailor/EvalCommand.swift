@@ -2,7 +2,6 @@
 import ArgumentParser
 import Datasets
 import Foundation
-import Models
 import Tensors
 import Training
 

@@ -2,7 +2,6 @@
 // pipe gets one report per line, never a line glued to the next).
 import Datasets
 import Foundation
-import Models
 import TorchBackend
 import Training
 

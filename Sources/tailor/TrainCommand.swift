@@ -1,15 +1,11 @@
 // `tailor train`: resolve the configuration (flags > --config YAML > defaults), check memory, train, write the adapter.
 import ArgumentParser
-import Datasets
 import Dispatch
 import Foundation
 import ModelStores
 import Models
-import Tensors
-import Tokenizers
 import TorchBackend
 import Training
-import Yams
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
