@@ -186,8 +186,8 @@ public struct Renderer: Sendable {
                 }
             }
         }
-        if prependsBOS(to: ids) {
-            ids.insert(tokenizer.bosTokenId ?? 0, at: 0)
+        if let bos = missingBOS(ids) {
+            ids.insert(bos, at: 0)
             trained.insert(false, at: 0)
         }
         if !trained.isEmpty { trained[0] = false }
@@ -209,16 +209,16 @@ public struct Renderer: Sendable {
 
     /// Trap 6: BOS goes in front when the tokenizer adds one and the text does not start with it already (a
     /// template that writes `bos_token` has it); never a second.
-    private func prependsBOS(to ids: [Int]) -> Bool {
-        guard tokenizer.addsBOS, let bos = tokenizer.bosTokenId else { return false }
-        return ids.first != bos
+    private func missingBOS(_ ids: [Int]) -> Int? {
+        guard tokenizer.addsBOS, let bos = tokenizer.bosTokenId, ids.first != bos else { return nil }
+        return bos
     }
 
     /// `text` (a rendered prompt, or raw text to continue) tokenized as training examples are: special tokens
     /// written in it are parsed, BOS is added by the same rule.
     public func promptTokens(_ text: String) -> [Int32] {
         var ids = tokenizer.encode(text, addSpecialTokens: false)
-        if prependsBOS(to: ids) { ids.insert(tokenizer.bosTokenId ?? 0, at: 0) }
+        if let bos = missingBOS(ids) { ids.insert(bos, at: 0) }
         return ids.map(Int32.init)
     }
 
