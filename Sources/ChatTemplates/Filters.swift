@@ -28,7 +28,9 @@ enum Filters {
             let separator = try optionalString(args, 0, "d") ?? ""
             var items = try iterate(value)
             if let attribute = args.value(1, "attribute") { items = try items.map { try lookupPath($0, attribute, nil) } }
-            return .string(items.map(\.pythonString).joined(separator: separator))
+            let parts = items.map(\.pythonString)
+            try Operators.checkLength(parts.reduce(0) { $0 + $1.utf8.count } + separator.utf8.count * max(0, parts.count - 1))
+            return .string(parts.joined(separator: separator))
         case "first", "last":
             if name == "last", case .iterator(let type, _) = value, type == "generator" {
                 throw Failure(.type, "'generator' object is not reversible")
@@ -292,7 +294,9 @@ enum Filters {
     private static func tojson(_ value: Value, _ args: Arguments) throws -> Value {
         var indent: String?
         switch args.value(1, "indent") {
-        case .int(let n)?: indent = String(repeating: " ", count: max(0, n))
+        case .int(let n)?:
+            try Operators.checkSize(1, times: n)
+            indent = String(repeating: " ", count: max(0, n))
         case .string(let s)?: indent = s
         default: indent = nil
         }
@@ -333,6 +337,7 @@ enum Filters {
         let first = args.value(1, "first")?.isTruthy ?? false
         let blank = args.value(2, "blank")?.isTruthy ?? false
         var lines = PyString.splitLines(s + "\n")
+        try Operators.checkLength(s.utf8.count + (lines.count + 1) * indentation.utf8.count)
         var result: String
         if blank {
             result = lines.joined(separator: "\n" + indentation)

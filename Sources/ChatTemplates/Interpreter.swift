@@ -42,10 +42,25 @@ final class Interpreter {
     let clock: TemplateClock
     private var loopDepth = 0
     private var macroDepth = 0
+    /// What can end up in a reference cycle: scopes that hold a macro closing over them, and the namespaces the render
+    /// made (`{% set ns.me = ns %}`). `releaseCycles()` empties them once the render is over.
+    private var macroScopes: [Scope] = []
+    private var namespaces: [Namespace] = []
 
     init(limits: RenderLimits, clock: TemplateClock) {
         self.limits = limits
         self.clock = clock
+    }
+
+    /// Registers a namespace made by this render, to be emptied by `releaseCycles()`.
+    func track(_ namespace: Namespace) { namespaces.append(namespace) }
+
+    /// Breaks the reference cycles the render made, so that its scopes, namespaces and the context they hold are freed.
+    func releaseCycles() {
+        for scope in macroScopes { scope.variables.removeAll() }
+        for namespace in namespaces { namespace.attributes = OrderedDict() }
+        macroScopes.removeAll()
+        namespaces.removeAll()
     }
 
     @inline(__always) private func step(_ position: Pos) throws {
@@ -104,6 +119,7 @@ final class Interpreter {
             try assign(target, value, scope, position)
         case .macro(let definition):
             scope.variables[definition.name] = .callable(makeMacro(definition, scope))
+            macroScopes.append(scope)
         case .callBlock(let call, let callerDefinition):
             guard case .call(let callee, let args, let kwargs, let position) = call else { return .normal }
             let caller = makeMacro(callerDefinition, scope)

@@ -219,13 +219,18 @@ struct JSONDumper {
         return out
     }
 
-    private func newline(_ out: inout String, _ level: Int) {
+    private func newline(_ out: inout String, _ level: Int) throws {
         guard let indent else { return }
         out += "\n"
-        for _ in 0..<level { out += indent }
+        for _ in 0..<level {
+            out += indent
+            try Operators.checkLength(out.utf8.count)
+        }
     }
 
     private func write(_ value: Value, into out: inout String, level: Int) throws {
+        // Each step appends at most one string or separator of the value (each under the cap), so this bounds the text.
+        try Operators.checkLength(out.utf8.count)
         switch value.plain {
         case .none: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -247,10 +252,10 @@ struct JSONDumper {
             out += "["
             for (i, item) in items.enumerated() {
                 if i > 0 { out += itemSeparator }
-                newline(&out, level + 1)
+                try newline(&out, level + 1)
                 try write(item, into: &out, level: level + 1)
             }
-            newline(&out, level)
+            try newline(&out, level)
             out += "]"
         case .dict(let dict):
             if dict.count == 0 {
@@ -273,11 +278,11 @@ struct JSONDumper {
             out += "{"
             for (i, (key, item)) in pairs.enumerated() {
                 if i > 0 { out += itemSeparator }
-                newline(&out, level + 1)
+                try newline(&out, level + 1)
                 out += jsonQuote(key) + keySeparator
                 try write(item, into: &out, level: level + 1)
             }
-            newline(&out, level)
+            try newline(&out, level)
             out += "}"
         default:
             throw Failure(.type, "Object of type \(value.typeName) is not JSON serializable")

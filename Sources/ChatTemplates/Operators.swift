@@ -3,13 +3,13 @@ import Foundation
 
 enum Operators {
     static func binary(_ op: String, _ a: Value, _ b: Value) throws -> Value {
-        if op == "~" { return .string(a.pythonString + b.pythonString) }
+        if op == "~" { return .string(try concatenated(a.pythonString, b.pythonString)) }
         if case .undefined(let u) = a { throw undefinedFailure(u) }
         if case .undefined(let u) = b { throw undefinedFailure(u) }
         if op == "+" {
             switch (a, b) {
-            case (.markup(let x), .string), (.markup(let x), .markup): return .markup(x + htmlEscape(b))
-            case (.string, .markup(let y)): return .markup(htmlEscape(a) + y)
+            case (.markup(let x), .string), (.markup(let x), .markup): return .markup(try concatenated(x, htmlEscape(b)))
+            case (.string, .markup(let y)): return .markup(try concatenated(htmlEscape(a), y))
             default: break
             }
         }
@@ -17,9 +17,13 @@ enum Operators {
         switch op {
         case "+":
             switch (a, b) {
-            case (.string(let x), .string(let y)): return .string(x + y)
-            case (.list(let x), .list(let y)): return .list(x + y)
-            case (.tuple(let x), .tuple(let y)): return .tuple(x + y)
+            case (.string(let x), .string(let y)): return .string(try concatenated(x, y))
+            case (.list(let x), .list(let y)):
+                try checkLength(x.count + y.count)
+                return .list(x + y)
+            case (.tuple(let x), .tuple(let y)):
+                try checkLength(x.count + y.count)
+                return .tuple(x + y)
             case (.string, _), (.list, _), (.tuple, _):
                 throw Failure(.type, "can only concatenate \(a.typeName) (not \"\(b.typeName)\") to \(a.typeName)")
             default: return try arithmetic(op, a, b)
@@ -112,10 +116,24 @@ enum Operators {
         }
     }
 
-    /// Refuses to build a string or list over 64 Mi units by repetition (the output cap would come too late).
+    /// The most bytes (strings) or items (lists) one value may have: the output cap comes too late for values that
+    /// grow in variables, doubling on each step.
+    static let maxUnits = 1 << 26
+
+    /// Refuses to build a string or list over ``maxUnits`` by repetition.
     static func checkSize(_ unit: Int, times count: Int) throws {
         let (total, overflow) = unit.multipliedReportingOverflow(by: max(0, count))
-        if overflow || total > 1 << 26 { throw Failure(.limit, "repeating \(unit) units \(count) times is too large") }
+        if overflow || total > maxUnits { throw Failure(.limit, "repeating \(unit) units \(count) times is too large") }
+    }
+
+    /// Refuses a string or list of `count` units, built by concatenation, `join`, `indent` or `tojson`, over ``maxUnits``.
+    static func checkLength(_ count: Int) throws {
+        if count > maxUnits { throw Failure(.limit, "a string or list of \(count) units is too large (at most \(maxUnits))") }
+    }
+
+    private static func concatenated(_ x: String, _ y: String) throws -> String {
+        try checkLength(x.utf8.count + y.utf8.count)
+        return x + y
     }
 
     private static func checked(_ result: (partialValue: Int, overflow: Bool)) throws -> Value {

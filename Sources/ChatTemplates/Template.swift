@@ -88,6 +88,7 @@ public struct Template: Sendable {
     /// Renders with `context` as the template's variables.
     public func render(_ context: [String: Value], clock: TemplateClock = TemplateClock(), limits: RenderLimits = RenderLimits()) throws -> String {
         let interpreter = Interpreter(limits: limits, clock: clock)
+        defer { interpreter.releaseCycles() }
         let globals = Scope(Template.globals(clock), parent: nil)
         let root = Scope(context, parent: globals)
         _ = try interpreter.execute(nodes, root)
@@ -109,14 +110,16 @@ public struct Template: Sendable {
                 for (key, value) in args.keyword { dict[key] = value }
                 return .dict(dict)
             }),
-            "namespace": .callable(Callable("namespace") { args, _ in
+            "namespace": .callable(Callable("namespace") { args, interpreter in
                 var dict = OrderedDict()
                 if let first = args.positional.first { try merge(first, into: &dict) }
                 for (key, value) in args.keyword { dict[key] = value }
                 for case .string(let key) in dict.keys where key.hasPrefix("_") {
                     throw Failure(.security, "Chat templates cannot store underscore-prefixed attributes on a namespace, but got \(pyRepr(key)). Please rename the attribute.")
                 }
-                return .namespace(Namespace(dict))
+                let namespace = Namespace(dict)
+                interpreter.track(namespace)
+                return .namespace(namespace)
             }),
         ]
     }
@@ -150,10 +153,15 @@ public struct Template: Sendable {
         default: throw Failure(.type, "range expected at least 1 argument, got \(bounds.count)")
         }
         guard step != 0 else { throw Failure(.value, "range() arg 3 must not be zero") }
-        let count = step > 0 ? max(0, (stop - start + step - 1) / step) : max(0, (start - stop - step - 1) / -step)
+        // The distance between the bounds can pass Int.max (range(-2**63, 2**63 - 1)): count in UInt.
+        let ascending = step > 0
+        guard ascending ? start < stop : start > stop else { return .list([]) }
+        let distance = ascending ? UInt(bitPattern: stop &- start) : UInt(bitPattern: start &- stop)
+        let count = (distance - 1) / step.magnitude + 1
         guard count <= 100_000 else {
             throw Failure(.limit, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).")
         }
-        return .list((0..<count).map { .int(start + $0 * step) })
+        // Every element lies between the bounds, so the wrapping arithmetic is exact.
+        return .list((0..<Int(count)).map { .int(start &+ $0 &* step) })
     }
 }

@@ -232,17 +232,23 @@ extension Value {
     }
 
     /// Python's `repr()`.
-    var pythonRepr: String {
+    var pythonRepr: String { repr(inside: []) }
+
+    /// `repr()` within the reprs of `namespaces`: a namespace that holds itself prints `<Namespace {...}>` inside,
+    /// as Python prints a dict that holds itself.
+    private func repr(inside namespaces: [ObjectIdentifier]) -> String {
         switch self {
         case .string(let s): return pyRepr(s)
-        case .list(let items): return "[" + items.map(\.pythonRepr).joined(separator: ", ") + "]"
+        case .list(let items): return "[" + items.map { $0.repr(inside: namespaces) }.joined(separator: ", ") + "]"
         case .tuple(let items):
-            if items.count == 1 { return "(" + items[0].pythonRepr + ",)" }
-            return "(" + items.map(\.pythonRepr).joined(separator: ", ") + ")"
+            if items.count == 1 { return "(" + items[0].repr(inside: namespaces) + ",)" }
+            return "(" + items.map { $0.repr(inside: namespaces) }.joined(separator: ", ") + ")"
         case .dict(let d):
-            return "{" + d.pairs.map { "\($0.pythonRepr): \($1.pythonRepr)" }.joined(separator: ", ") + "}"
+            return "{" + d.pairs.map { "\($0.repr(inside: namespaces)): \($1.repr(inside: namespaces))" }.joined(separator: ", ") + "}"
         case .namespace(let ns):
-            return "<Namespace " + Value.dict(ns.attributes).pythonRepr + ">"
+            let id = ObjectIdentifier(ns)
+            if namespaces.contains(id) { return "<Namespace {...}>" }
+            return "<Namespace " + Value.dict(ns.attributes).repr(inside: namespaces + [id]) + ">"
         case .callable(let c): return "<function \(c.name)>"
         case .loop: return "<LoopContext>"
         case .iterator(let name, _): return "<\(name) object>"

@@ -123,6 +123,46 @@ import Testing
     #expect(throws: ChatTemplatesError.self) { try Template("{{ 3 ** 100 }}").render([:]) }
 }
 
+@Test func hostileValuesFailCleanly() throws {
+    // A namespace that holds itself prints as Python prints a dict that holds itself, instead of recursing without end.
+    #expect(try Template("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}").render([:]) == "<Namespace {'me': <Namespace {...}>}>")
+    // range() near Int.min and Int.max counts without overflowing.
+    let wide = "{{ range(-9223372036854775807 - 1, 9223372036854775807, 4611686018427387904) | list }}"
+    #expect(try Template(wide).render([:]) == "[-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]")
+    #expect(try Template("{{ range(10, 0, -3) | list }}{{ range(5, 1) | list }}").render([:]) == "[10, 7, 4, 1][]")
+    #expect(throws: ChatTemplatesError.self) { try Template("{{ range(-9223372036854775807, 9223372036854775807) }}").render([:]) }
+    // Values kept in variables never reach the output cap, so each is refused once it would pass 64 Mi bytes.
+    for source in [
+        "{% set ns = namespace(s='ab') %}{% for i in range(27) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "{% set ns = namespace(s='ab') %}{% for i in range(27) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+        "{% set x = {'a': [1]} | tojson(indent=100000000) %}", "{% set x = [[1]] | tojson(indent=60000000) %}",
+        "{% set x = (['x' * 1000000] * 100) | join %}", "{% set x = ('a\\n' * 1000) | indent(100000) %}",
+    ] {
+        #expect(throws: ChatTemplatesError.self, "\(source)") { try Template(source).render([:]) }
+    }
+}
+
+@Test func renderFreesItsScopesAndNamespaces() throws {
+    // A macro is stored in the scope it closes over, and a namespace can hold itself: reference cycles that kept
+    // every render's context (the whole conversation) alive.
+    let sources = [
+        "{% macro m() %}{{ probe }}{% endmacro %}{{ m() }}",
+        "{% set ns = namespace(p=probe) %}{% set ns.me = ns %}",
+    ]
+    for source in sources {
+        weak var probe: Namespace?
+        try renderHolding(source) { probe = $0 }
+        #expect(probe == nil, "\(source) keeps its context alive after the render")
+    }
+}
+
+/// Renders `source` with a fresh namespace as `probe` in its context, and shows that namespace to `observe`.
+private func renderHolding(_ source: String, _ observe: (Namespace) -> Void) throws {
+    let object = Namespace(OrderedDict())
+    observe(object)
+    _ = try Template(source).render(["probe": .namespace(object)])
+}
+
 @Test func unfinishedTemplatesAreSyntaxErrors() {
     for source in ["{{ x", "{% if x %}", "{% for %}", "{{ 'abc }}", "{# open", "{% raw %}x", "{{ x | }}", "{{ [1, 2 }}", "{% endif %}", "{% set %}"] {
         #expect(throws: ChatTemplatesError.self, "\(source)") { try Template(source) }
