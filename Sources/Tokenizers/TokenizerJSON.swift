@@ -37,21 +37,34 @@ extension Tokenizer {
             guard let id = (spec["id"] as? NSNumber)?.intValue, let content = spec["content"] as? String else {
                 throw TokenizersError.malformed(path: path, reason: "an added_tokens entry lacks id or content")
             }
+            guard id >= 0 else {
+                throw TokenizersError.malformed(path: path, reason: "added token \(content.debugDescription) has the negative id \(id)")
+            }
             added.append(
                 AddedToken(
                     id: id, content: content, special: spec["special"] as? Bool ?? false,
                     lstrip: spec["lstrip"] as? Bool ?? false, rstrip: spec["rstrip"] as? Bool ?? false,
                     singleWord: spec["single_word"] as? Bool ?? false, normalized: spec["normalized"] as? Bool ?? false))
         }
-        var maxId = -1
-        for (_, v) in vocab { maxId = max(maxId, (v as? NSNumber)?.intValue ?? -1) }
-        var tokens = [String](repeating: "", count: maxId + 1)
+        // The id table is dense: a vocabulary may leave holes for its added tokens, but an id past the number of
+        // tokens the file defines would only size the table (a stray 29800000000000 asks for terabytes).
+        let idLimit = vocab.count + addedSpecs.count
+        var entries: [(token: String, id: Int)] = []
+        entries.reserveCapacity(vocab.count)
         for (t, v) in vocab {
             guard let id = (v as? NSNumber)?.intValue, id >= 0 else {
                 throw TokenizersError.malformed(path: path, reason: "vocab entry \(t.debugDescription) has no integer id")
             }
-            tokens[id] = t
+            guard id < idLimit else {
+                throw TokenizersError.malformed(
+                    path: path,
+                    reason: "vocab entry \(t.debugDescription) has the id \(id), past the \(idLimit) tokens the file defines "
+                        + "(model.vocab and added_tokens); ids must count from 0")
+            }
+            entries.append((t, id))
         }
+        var tokens = [String](repeating: "", count: (entries.map(\.id).max() ?? -1) + 1)
+        for (t, id) in entries { tokens[id] = t }
         var merges: [(String, String)] = []
         for m in modelSpec["merges"] as? [Any] ?? [] {
             if let s = m as? String {

@@ -60,3 +60,23 @@ func randomStrings(count: Int, seed: UInt64) -> [String] {
         }
     }
 }
+
+@Test func tokenizerJSONWithStrayIdsIsRefusedBeforeItsTableIsSized() throws {
+    func load(_ json: String) throws -> Tokenizer {
+        try Tokenizer(tokenizerJSON: Data(json.utf8), configJSON: nil, path: "tokenizer.json")
+    }
+    // A vocab id far past the token count used to size the id table (terabytes), or overflow it at Int.max.
+    for id in ["29800000000000", "9223372036854775807"] {
+        #expect(throws: TokenizersError.self, "id \(id)") {
+            try load(#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": \#(id)}, "merges": []}}"#)
+        }
+    }
+    // An added token with a negative id would come out of encode as an id no embedding has.
+    #expect(throws: TokenizersError.self) {
+        try load(#"{"added_tokens": [{"id": -5, "content": "x"}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#)
+    }
+    // A hole for an added token is still fine: ids 0 and 2 in the vocab, 1 added.
+    let tokenizer = try load(
+        #"{"added_tokens": [{"id": 1, "content": "<s>", "special": true}], "model": {"type": "BPE", "vocab": {"a": 0, "b": 2}, "merges": []}}"#)
+    #expect(tokenizer.encode("<s>ab", addSpecialTokens: false) == [1, 0, 2])
+}
