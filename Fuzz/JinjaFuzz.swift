@@ -80,7 +80,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let length = spans.text.utf8.count
     check(spans.text == text, "renderWithSpans text differs from render")
     check(spans.messageSpans.count == messages.count, "\(spans.messageSpans.count) spans for \(messages.count) messages")
-    var end = spans.messageSpans.first?.lowerBound ?? 0
+    // With no messages, what comes before the generation prompt is what the template prints for none.
+    var end = spans.messageSpans.first?.lowerBound ?? spans.generationPromptSpan?.lowerBound ?? length
     for (index, span) in spans.messageSpans.enumerated() {
         check(span.lowerBound == end && span.upperBound <= length, "span \(span) after \(end) in \(length) bytes")
         end = span.upperBound
@@ -90,7 +91,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if let prompt = spans.generationPromptSpan {
         check(prompt.lowerBound == end && prompt.upperBound == length, "generation prompt \(prompt) after \(end) in \(length)")
     } else {
-        check(messages.isEmpty || end == length, "spans end at \(end) of \(length)")
+        check(end == length, "spans end at \(end) of \(length)")
     }
     return 0
 }
