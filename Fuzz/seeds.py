@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the JSONL, Jinja and TokenizerJSON fuzzers into Tests/Fixtures/<name>/corpus.
 
-    python3 Fuzz/seeds.py [--templates DIR]
+    python3 Fuzz/seeds.py                                      the committed seeds
+    python3 Fuzz/seeds.py --real-templates CORPUS [--templates DIR]   real chat templates, for one run only
 
 Seeds are small valid inputs in each entry's input layout (see the header of Fuzz/<Name>Fuzz.swift):
   jsonl:          one options byte, then a dataset file (every record format, JSON array, BOM/CRLF, field mappings)
-  jinja:          a chat template, a 0 byte, its render context as JSON (real templates from DIR, default
-                  .assets/templates as fetched by `make assets`, plus the feature cases of Tests/Fixtures/templates)
+  jinja:          a chat template, a 0 byte, its render context as JSON (the feature cases of Tests/Fixtures/templates
+                  and ChatML; with --real-templates CORPUS, real templates from DIR, default .assets/templates as
+                  fetched by `make assets`, into a run's corpus, not into the repository)
   tokenizerjson:  a tokenizer.json (a cut of SmolLM2's and hand-written byte-level and SentencePiece BPEs), optionally
                   a 0 byte and tokenizer_config.json
 Standard library only; the output is deterministic.
@@ -88,22 +90,38 @@ def jsonl_seeds():
     ) + '{"messages": [\n\n').encode())
 
 
-def jinja_seeds(templates):
+CONVERSATION = {
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is 6 x 7?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "multiply", "arguments": {"a": 6, "b": 7}}}]},
+        {"role": "tool", "content": "42", "tool_call_id": "call_1"},
+        {"role": "assistant", "content": "42.", "reasoning_content": "6 x 7 = 42"},
+    ],
+    "tools": [{"type": "function", "function": {"name": "multiply", "description": "a x b", "parameters": {
+        "type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}}}],
+    "add_generation_prompt": True,
+}
+
+
+def jinja_seeds():
+    """The committed seeds: Tailor's own cases only (real templates are other projects' text; see real_template_seeds)."""
     out = corpus("jinja")
-    conversation = {
-        "messages": [
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "What is 6 x 7?"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "multiply", "arguments": {"a": 6, "b": 7}}}]},
-            {"role": "tool", "content": "42", "tool_call_id": "call_1"},
-            {"role": "assistant", "content": "42.", "reasoning_content": "6 x 7 = 42"},
-        ],
-        "tools": [{"type": "function", "function": {"name": "multiply", "description": "a x b", "parameters": {
-            "type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}}}],
-        "add_generation_prompt": True,
-    }
-    context = json.dumps(conversation, ensure_ascii=False)
+    chatml = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+              "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    write(out, "chatml.jinja", chatml)
+    with open(os.path.join(FIXTURES, "templates", "features.json"), encoding="utf-8") as f:
+        for case in json.load(f)["cases"]:
+            write(out, "feature-" + case["name"] + ".jinja",
+                  case["template"] + "\0" + json.dumps(case["context"], ensure_ascii=False))
+
+
+def real_template_seeds(templates, out):
+    """Seeds from the real chat templates fetched into `templates` (Scripts/fetch-assets), written into a run's corpus
+    `out` by Scripts/fuzz and never committed. Returns how many were found."""
+    os.makedirs(out, exist_ok=True)
+    context = json.dumps(CONVERSATION, ensure_ascii=False)
     found = 0
     for name in TEMPLATES:
         path = os.path.join(templates, name)
@@ -114,13 +132,6 @@ def jinja_seeds(templates):
         write(out, name, source)  # rendered with the entry's default conversation
         write(out, name.replace(".jinja", "-tools.jinja"), source + "\0" + context)
         found += 1
-    chatml = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-              "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
-    write(out, "chatml.jinja", chatml)
-    with open(os.path.join(FIXTURES, "templates", "features.json"), encoding="utf-8") as f:
-        for case in json.load(f)["cases"]:
-            write(out, "feature-" + case["name"] + ".jinja",
-                  case["template"] + "\0" + json.dumps(case["context"], ensure_ascii=False))
     return found
 
 
@@ -247,11 +258,17 @@ def tokenizer_seeds():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--templates", default=os.path.join(ROOT, ".assets", "templates"))
+    parser.add_argument("--real-templates", metavar="CORPUS",
+                        help="only write the real-template seeds of the Jinja entry into CORPUS (a run's corpus)")
     args = parser.parse_args()
+    if args.real_templates:
+        found = real_template_seeds(args.templates, args.real_templates)
+        print(f"{found} of {len(TEMPLATES)} real templates found in {args.templates}")
+        return
     jsonl_seeds()
-    found = jinja_seeds(args.templates)
+    jinja_seeds()
     tokenizer_seeds()
-    print(f"seeds written; {found} of {len(TEMPLATES)} real templates found in {args.templates}")
+    print("seeds written")
 
 
 if __name__ == "__main__":
