@@ -4,6 +4,7 @@ export TAILOR_ASSETS ?= $(CURDIR)/.assets
 UNAME := $(shell uname -s)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_SECONDS ?= 60
+FUZZ ?=
 
 .PHONY: test demo deps assets build release fuzz bench clean
 
@@ -35,9 +36,9 @@ build:
 release:
 	swift build -c release
 
-## fuzz: every parser under libFuzzer for FUZZ_SECONDS each (see README, Development)
+## fuzz: every parser under libFuzzer for FUZZ_SECONDS each, or only the entries named in FUZZ (see README, Development)
 fuzz:
-	Scripts/fuzz $(FUZZ_SECONDS)
+	Scripts/fuzz $(FUZZ_SECONDS) $(FUZZ)
 
 clean:
 	rm -rf .build .build-*

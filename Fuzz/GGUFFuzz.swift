@@ -1,5 +1,6 @@
 // libFuzzer entry for the GGUF reader: any bytes must parse or throw FormatsError, never crash, hang or blow up memory.
-// Built together with Sources/Formats/*.swift by Scripts/fuzz (so Formats' types are in this module, not imported).
+// fuzz-modules: BlockKernels Formats
+import Formats
 
 /// Largest tensor (in elements) the fuzzer dequantizes, so one input cannot allocate gigabytes.
 private let maxFuzzElements = 1 << 20

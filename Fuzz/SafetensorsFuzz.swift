@@ -1,9 +1,7 @@
 // libFuzzer entry for the safetensors reader: any bytes must parse or throw a FormatsError, never crash or over-read.
-//
-// Compiled together with the Formats sources (so no `import Formats`):
-//   mkdir -p .build-fuzz && swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name FuzzSafetensors \
-//     Fuzz/SafetensorsFuzz.swift Sources/Formats/*.swift -o .build-fuzz/safetensors-fuzz
-//   .build-fuzz/safetensors-fuzz -max_total_time=60 .build-fuzz/corpus Tests/Fixtures/safetensors/corpus
+// Built and run by Scripts/fuzz (`Scripts/fuzz 60 Safetensors`).
+// fuzz-modules: BlockKernels Formats
+import Formats
 import Foundation
 
 /// Element budget per input: a valid header may describe huge tensors, and converting them would only test memory.
