@@ -42,7 +42,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         switch error {
         case .emptyFile(let p): check(p == path, "emptyFile names \(p)")
         case .binaryFile(let p, let offset):
-            check(p == path && offset >= 0 && offset < file.count && file.contains(0), "binaryFile at \(offset) of \(file.count)")
+            check(
+                p == path && offset >= 0 && offset < file.count && file.contains(0),
+                "binaryFile at \(offset) of \(file.count)")
         case .notJSON(let p, let first):
             check(p == path && first.file == path, "notJSON names \(p), \(first.file)")
             check((1...lineCount).contains(first.line), "notJSON line \(first.line) of \(lineCount)")
@@ -55,11 +57,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
 
     check(dataset.file == path, "file is \(dataset.file)")
-    check(dataset.examples.count + dataset.issues.count == dataset.records,
-          "\(dataset.examples.count) examples + \(dataset.issues.count) issues != \(dataset.records) records")
+    check(
+        dataset.examples.count + dataset.issues.count == dataset.records,
+        "\(dataset.examples.count) examples + \(dataset.issues.count) issues != \(dataset.records) records")
     check(dataset.skipped == dataset.issues.count, "skipped != issues")
     check(dataset.formatForced == (options.format != nil), "formatForced is \(dataset.formatForced)")
-    if let forced = options.format { check(dataset.format == forced, "forced \(forced), got \(dataset.format)") }
+    if let forced = options.format {
+        check(dataset.format == forced, "forced \(forced), got \(dataset.format)")
+    }
 
     var previousLine = 1
     for issue in dataset.issues {
@@ -74,18 +79,23 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     previousLine = 1
     for example in dataset.examples {
         check((1...lineCount).contains(example.line), "example on line \(example.line) of \(lineCount)")
-        check(example.line >= previousLine, "examples out of file order: \(example.line) after \(previousLine)")
+        check(
+            example.line >= previousLine, "examples out of file order: \(example.line) after \(previousLine)")
         check(example.format == dataset.format, "example is \(example.format) in a \(dataset.format) file")
         previousLine = example.line
         switch example.body {
         case .conversation(let conversation):
-            check((0...conversation.messages.count).contains(conversation.firstTrainable),
-                  "firstTrainable \(conversation.firstTrainable) of \(conversation.messages.count)")
+            check(
+                (0...conversation.messages.count).contains(conversation.firstTrainable),
+                "firstTrainable \(conversation.firstTrainable) of \(conversation.messages.count)")
             check(!conversation.trainedMessages.isEmpty, "a conversation with no trained assistant turn")
             for message in conversation.messages {
                 check(["system", "user", "assistant", "tool"].contains(message.role), "role \(message.role)")
-                check(message.content != nil || message.role == "assistant", "\(message.role) message without content")
-                guard case .dict(let fields) = message.value, case .string(let role)? = fields["role"], role == message.role
+                check(
+                    message.content != nil || message.role == "assistant",
+                    "\(message.role) message without content")
+                guard case .dict(let fields) = message.value, case .string(let role)? = fields["role"],
+                    role == message.role
                 else { fatalError("invariant violated: message value does not carry its role") }
             }
         case .promptCompletion(_, let completion):

@@ -59,8 +59,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     }
 
-    guard let template = expectingTemplateErrors("parse", { try ChatTemplate(source: source, clock: clock, limits: limits) })
-    else { return 0 }
+    let parse = { try ChatTemplate(source: source, clock: clock, limits: limits) }
+    guard let template = expectingTemplateErrors("parse", parse) else { return 0 }
     let render = {
         try template.render(
             messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt, bosToken: "<s>",
@@ -70,26 +70,35 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     check(text.utf8.count <= limits.maxOutputBytes, "output of \(text.utf8.count) bytes passed the cap")
     // Prefix rendering (deterministic: the clock is fixed) ends with the same text, and its spans tile that text in
     // order, up to the generation prompt, which runs to the end.
-    guard messages.count <= 8,
-        let spans = expectingTemplateErrors("renderWithSpans", {
-            try template.renderWithSpans(
-                messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt, bosToken: "<s>",
-                eosToken: "</s>", extra: extra)
-        })
-    else { return 0 }
+    let renderSpans = {
+        try template.renderWithSpans(
+            messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt, bosToken: "<s>",
+            eosToken: "</s>", extra: extra)
+    }
+    guard messages.count <= 8, let spans = expectingTemplateErrors("renderWithSpans", renderSpans) else {
+        return 0
+    }
     let length = spans.text.utf8.count
     check(spans.text == text, "renderWithSpans text differs from render")
-    check(spans.messageSpans.count == messages.count, "\(spans.messageSpans.count) spans for \(messages.count) messages")
+    check(
+        spans.messageSpans.count == messages.count,
+        "\(spans.messageSpans.count) spans for \(messages.count) messages")
     // With no messages, what comes before the generation prompt is what the template prints for none.
     var end = spans.messageSpans.first?.lowerBound ?? spans.generationPromptSpan?.lowerBound ?? length
     for (index, span) in spans.messageSpans.enumerated() {
-        check(span.lowerBound == end && span.upperBound <= length, "span \(span) after \(end) in \(length) bytes")
+        check(
+            span.lowerBound == end && span.upperBound <= length,
+            "span \(span) after \(end) in \(length) bytes")
         end = span.upperBound
         _ = spans.text(ofMessage: index)
     }
-    check((spans.generationPromptSpan != nil) == addGenerationPrompt, "generation prompt span without the prompt")
+    check(
+        (spans.generationPromptSpan != nil) == addGenerationPrompt,
+        "generation prompt span without the prompt")
     if let prompt = spans.generationPromptSpan {
-        check(prompt.lowerBound == end && prompt.upperBound == length, "generation prompt \(prompt) after \(end) in \(length)")
+        check(
+            prompt.lowerBound == end && prompt.upperBound == length,
+            "generation prompt \(prompt) after \(end) in \(length)")
     } else {
         check(end == length, "spans end at \(end) of \(length)")
     }

@@ -10,7 +10,11 @@ import Foundation
 import Tokenizers
 
 private let texts = [
-    "Hello world", " naïve café — 日本語 🙂\n\tdon't 1234567", "<|im_start|>user\nhi<|im_end|><s></s>", "  x  ", "",
+    "Hello world",
+    " naïve café — 日本語 🙂\n\tdon't 1234567",
+    "<|im_start|>user\nhi<|im_end|><s></s>",
+    "  x  ",
+    "",
 ]
 
 private func check(_ condition: Bool, _ message: @autoclosure () -> String) {
@@ -43,16 +47,22 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             // The text's own ids all name tokens; the post-processor's prefix and suffix come from the file as they are.
             let ids = tokenizer.encode(text, addSpecialTokens: false, parseSpecial: parseSpecial)
             for id in ids {
-                check(id >= 0 && id < size && tokenizer.token(id) != nil, "encoded id \(id) of \(size) has no token")
+                check(
+                    id >= 0 && id < size && tokenizer.token(id) != nil,
+                    "encoded id \(id) of \(size) has no token")
             }
             let withSpecials = tokenizer.encode(text, addSpecialTokens: true, parseSpecial: parseSpecial)
-            check(withSpecials == tokenizer.prefixTokens + ids + tokenizer.suffixTokens, "special tokens misplaced")
+            check(
+                withSpecials == tokenizer.prefixTokens + ids + tokenizer.suffixTokens,
+                "special tokens misplaced")
             _ = tokenizer.decode(withSpecials)
             _ = tokenizer.decode(withSpecials, skipSpecialTokens: true)
         }
     }
     // Ids that are not tokens are skipped, never looked up.
     _ = tokenizer.decode([-1, size, Int.max, Int.min, 0, size - 1])
-    if let id = tokenizer.tokenId("a") { check(tokenizer.token(id) != nil, "tokenId(\"a\") = \(id) has no token") }
+    if let id = tokenizer.tokenId("a") {
+        check(tokenizer.token(id) != nil, "tokenId(\"a\") = \(id) has no token")
+    }
     return 0
 }

@@ -29,7 +29,8 @@ enum Filters {
             var items = try iterate(value)
             if let attribute = args.value(1, "attribute") { items = try items.map { try lookupPath($0, attribute, nil) } }
             let parts = items.map(\.pythonString)
-            try Operators.checkLength(parts.reduce(0) { $0 + $1.utf8.count } + separator.utf8.count * max(0, parts.count - 1))
+            let length = parts.reduce(0) { $0 + $1.utf8.count } + separator.utf8.count * max(0, parts.count - 1)
+            try Operators.checkLength(length)
             return .string(parts.joined(separator: separator))
         case "first", "last":
             if name == "last", case .iterator(let type, _) = value, type == "generator" {

@@ -8,7 +8,8 @@ enum Operators {
         if case .undefined(let u) = b { throw undefinedFailure(u) }
         if op == "+" {
             switch (a, b) {
-            case (.markup(let x), .string), (.markup(let x), .markup): return .markup(try concatenated(x, htmlEscape(b)))
+            case (.markup(let x), .string), (.markup(let x), .markup):
+                return .markup(try concatenated(x, htmlEscape(b)))
             case (.string, .markup(let y)): return .markup(try concatenated(htmlEscape(a), y))
             default: break
             }
@@ -126,9 +127,11 @@ enum Operators {
         if overflow || total > maxUnits { throw Failure(.limit, "repeating \(unit) units \(count) times is too large") }
     }
 
-    /// Refuses a string or list of `count` units, built by concatenation, `join`, `indent` or `tojson`, over ``maxUnits``.
+    /// Refuses a string or list of `count` units over ``maxUnits``, built by concatenation, `join`, `indent` or `tojson`.
     static func checkLength(_ count: Int) throws {
-        if count > maxUnits { throw Failure(.limit, "a string or list of \(count) units is too large (at most \(maxUnits))") }
+        guard count <= maxUnits else {
+            throw Failure(.limit, "a string or list of \(count) units is too large (at most \(maxUnits))")
+        }
     }
 
     private static func concatenated(_ x: String, _ y: String) throws -> String {

@@ -244,7 +244,8 @@ extension Value {
             if items.count == 1 { return "(" + items[0].repr(inside: namespaces) + ",)" }
             return "(" + items.map { $0.repr(inside: namespaces) }.joined(separator: ", ") + ")"
         case .dict(let d):
-            return "{" + d.pairs.map { "\($0.repr(inside: namespaces)): \($1.repr(inside: namespaces))" }.joined(separator: ", ") + "}"
+            let pairs = d.pairs.map { "\($0.repr(inside: namespaces)): \($1.repr(inside: namespaces))" }
+            return "{" + pairs.joined(separator: ", ") + "}"
         case .namespace(let ns):
             let id = ObjectIdentifier(ns)
             if namespaces.contains(id) { return "<Namespace {...}>" }

@@ -38,7 +38,8 @@ extension Tokenizer {
                 throw TokenizersError.malformed(path: path, reason: "an added_tokens entry lacks id or content")
             }
             guard id >= 0 else {
-                throw TokenizersError.malformed(path: path, reason: "added token \(content.debugDescription) has the negative id \(id)")
+                throw TokenizersError.malformed(
+                    path: path, reason: "added token \(content.debugDescription) has the negative id \(id)")
             }
             added.append(
                 AddedToken(
@@ -58,8 +59,8 @@ extension Tokenizer {
             guard id < idLimit else {
                 throw TokenizersError.malformed(
                     path: path,
-                    reason: "vocab entry \(t.debugDescription) has the id \(id), past the \(idLimit) tokens the file defines "
-                        + "(model.vocab and added_tokens); ids must count from 0")
+                    reason: "vocab entry \(t.debugDescription) has the id \(id), past the \(idLimit) tokens the file "
+                        + "defines (model.vocab and added_tokens); ids must count from 0")
             }
             entries.append((t, id))
         }
