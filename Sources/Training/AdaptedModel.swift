@@ -39,7 +39,7 @@ public struct AdaptedModel {
         if let adapter { try Self.checkAdapterFolder(adapter) }
         tokenizer = try Tokenizer.load(model)
         template = try ChatTemplateLocator.locate(model: model, override: chatTemplate)
-        self.threads = (threads ?? 0) > 0 ? threads ?? 1 : ProcessInfo.processInfo.activeProcessorCount
+        self.threads = threads.flatMap { $0 > 0 ? $0 : nil } ?? ProcessInfo.processInfo.activeProcessorCount
         setMatmulThreadCount(self.threads)
         weights = try TransformerWeights(try ModelWeights.load(from: model), storage: .quantized)
         let config = weights.config

@@ -51,6 +51,14 @@ enum SettingSamples {
         #expect(checked >= 12)
     }
 
+    /// `field` reads from YAML as a mapping as well as a list of NAME=FIELD.
+    @Test func fieldMappingsReadFromAYAMLMapping() throws {
+        let file = try TrainingSettings.settings(yaml: "field:\n  role: from\n  messages: dialog\n", file: "run.yaml")
+        let config = try TrainingSettings.resolve(file: file, flags: [:])
+        #expect(config.fields == ["role": "from", "messages": "dialog"])
+        #expect(try config.dataSettings().fieldMapping == ["role": "from", "messages": "dialog"])
+    }
+
     @Test func everySettingIsSavedAndRestoredOrRefusedOnResume() throws {
         for setting in TrainingSettings.table {
             let (value, other) = try SettingSamples.pair(setting)
