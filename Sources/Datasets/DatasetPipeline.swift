@@ -165,9 +165,4 @@ public struct DatasetPipeline: Sendable {
         let (examples, report) = renderer.tokenizeAll(loaded.examples)
         return PreparedDataset(loaded: loaded, examples: examples, rendering: report, settings: settings)
     }
-
-    /// The renderer this pipeline tokenizes with (for previews and prompts).
-    public var renderer: Renderer {
-        Renderer(tokenizer: tokenizer, template: template.template, maxLength: settings.maxLength)
-    }
 }

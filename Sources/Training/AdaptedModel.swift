@@ -94,12 +94,11 @@ public struct AdaptedModel {
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
             throw TrainingError.adapter(path: folder.path, reason: "no such folder; give a run folder from `tailor train`")
         }
-        let run = RunFolder(folder)
-        for file in [run.adapterConfigURL, run.adapterWeightsURL] where !FileManager.default.fileExists(atPath: file.path) {
+        if let missing = RunFolder(folder).missingAdapterFile {
             throw TrainingError.adapter(
                 path: folder.path,
-                reason: "is not an adapter folder (no \(file.lastPathComponent)); give a run folder from `tailor train` "
-                    + "or a PEFT adapter folder")
+                reason: "is not an adapter folder (no \(missing)); give a run folder from `tailor train` or a PEFT "
+                    + "adapter folder")
         }
     }
 

@@ -55,17 +55,20 @@ public struct RunFolder: Sendable, Equatable {
 
     // MARK: Adapter
 
-    /// Whether both PEFT adapter files are there.
-    public var hasAdapter: Bool {
-        [adapterConfigURL, adapterWeightsURL].allSatisfy { FileManager.default.fileExists(atPath: $0.path) }
+    /// The first of the two PEFT adapter files that is not there (nil: the adapter is complete).
+    public var missingAdapterFile: String? {
+        [adapterConfigURL, adapterWeightsURL].first { !FileManager.default.fileExists(atPath: $0.path) }?
+            .lastPathComponent
     }
+
+    /// Whether both PEFT adapter files are there.
+    public var hasAdapter: Bool { missingAdapterFile == nil }
 
     /// Throws unless the run has written its adapter.
     public func requireAdapter() throws {
-        for file in [adapterConfigURL, adapterWeightsURL] where !FileManager.default.fileExists(atPath: file.path) {
+        if let missing = missingAdapterFile {
             throw TrainingError.checkpoint(
-                path: url.path,
-                reason: "no \(file.lastPathComponent); the run has not saved an adapter yet (resume it to finish)")
+                path: url.path, reason: "no \(missing); the run has not saved an adapter yet (resume it to finish)")
         }
     }
 

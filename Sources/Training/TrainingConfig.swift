@@ -44,9 +44,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     /// How the dataset pipeline reads this run's files.
     public func dataSettings() throws -> DataSettings {
-        try DataSettings(
-            formatName: format, fields: (fields ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
-            skipInvalid: skipInvalid, maxLength: parameters.maxLength)
+        var settings = try DataSettings(
+            formatName: format, fields: [], skipInvalid: skipInvalid, maxLength: parameters.maxLength)
+        settings.fieldMapping = fields ?? [:]
+        return settings
     }
 
     /// The JSON `config.json` holds (sorted keys, so runs diff cleanly).

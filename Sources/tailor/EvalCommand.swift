@@ -44,13 +44,10 @@ struct EvalCommand: ParsableCommand {
         ProgressPrinter.lines(prepared.report).forEach(writeNote)
         let examples = prepared.examples
         let longest = examples.map(\.ids.count).max() ?? 2
-        let tokensPerBatch = max(4096, settings.maxLength)
-        var scores: [(String, CrossEntropyTotals)] = [
-            ("base", EvaluationScore.totals(examples, engine: model.engine(tuned: false, maxPosition: longest), tokensPerBatch: tokensPerBatch))
-        ]
-        if model.adapter != nil {
-            scores.append(
-                ("tuned", EvaluationScore.totals(examples, engine: model.engine(tuned: true, maxPosition: longest), tokensPerBatch: tokensPerBatch)))
+        let sides = [("base", false)] + (model.adapter == nil ? [] : [("tuned", true)])
+        let scores = sides.map { name, tuned in
+            let engine = model.engine(tuned: tuned, maxPosition: longest)
+            return (name, EvaluationScore.totals(examples, engine: engine, tokensPerBatch: max(4096, settings.maxLength)))
         }
         let targets = scores[0].1.targetCount
         let values = scores.map { EvaluationScore($0.1) }
